@@ -1,0 +1,31 @@
+# The two commands of the README: `make run` and `make test`. Both set up first.
+SHELL := /bin/bash
+CARGO ?= cargo
+IMG ?= ../shared/data/bioid/challenge_right_1.png
+export ORT_DYLIB_PATH ?= $(CURDIR)/runtime/onnxruntime/libonnxruntime.so.1.32.0
+
+.PHONY: setup build run test lint bench clean
+
+## Fetch ONNX Runtime (PyPI wheel) and the models (mirror or upstream), checksummed. Idempotent.
+setup:
+	@./scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release --locked
+
+## Run the service's main command (scores the images in IMG).
+run: build
+	./target/release/liveness score $(IMG) --pretty
+
+## Every test: formatting, lints, unit and integration tests with the real models.
+test: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) nextest run --locked --no-fail-fast
+
+## Criterion benchmarks of single-image scoring and its stages.
+bench: setup
+	$(CARGO) bench --locked --bench score
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,77 @@
+//! `liveness score IMG [IMG2] [--tag T]...`: the pipeline on local files, no broker.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use base64::Engine as _;
+use liveness::api::{ErrorBody, ImageData, LivenessDetectionRequest, StatusCode};
+use liveness::config::Settings;
+use liveness::{Engine, ScoreError};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// One image file (passive liveness) or two (passive, active and challenge).
+    #[arg(required = true, num_args = 1..)]
+    images: Vec<PathBuf>,
+    /// Challenge tag of the last image: up, down, left, right or any. Repeatable.
+    #[arg(long = "tag", short = 't')]
+    tags: Vec<String>,
+    /// Pretty-print the JSON.
+    #[arg(long)]
+    pretty: bool,
+}
+
+/// Exit code for a request refused as invalid (the BWS error body is printed).
+const EXIT_INVALID: u8 = 2;
+
+pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config)?;
+    let mut live_images = Vec::with_capacity(args.images.len());
+    for path in &args.images {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        live_images.push(ImageData {
+            image: base64::engine::general_purpose::STANDARD.encode(bytes),
+            tags: Vec::new(),
+        });
+    }
+    if let Some(last) = live_images.last_mut() {
+        last.tags = args.tags.clone();
+    }
+    let request = LivenessDetectionRequest { live_images };
+    let engine = Engine::new(settings, 1)?;
+    let print = |v: &dyn erased::Json| -> anyhow::Result<()> {
+        println!("{}", v.to_json(args.pretty)?);
+        Ok(())
+    };
+    match engine.score(&request) {
+        Ok(response) => {
+            print(&response)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ScoreError::InvalidArgument(message)) => {
+            print(&ErrorBody::new(StatusCode::InvalidArgument, message))?;
+            Ok(ExitCode::from(EXIT_INVALID))
+        }
+        Err(e @ ScoreError::Internal(_)) => {
+            print(&ErrorBody::new(StatusCode::Internal, e.to_string()))?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+mod erased {
+    /// Serialises either body type the same way.
+    pub trait Json {
+        fn to_json(&self, pretty: bool) -> serde_json::Result<String>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self, pretty: bool) -> serde_json::Result<String> {
+            if pretty {
+                serde_json::to_string_pretty(self)
+            } else {
+                serde_json::to_string(self)
+            }
+        }
+    }
+}

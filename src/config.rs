@@ -1,0 +1,135 @@
+//! Configuration: `config/default.toml` (compiled in) < an optional file < `LIVENESS__SECTION__KEY`
+//! environment variables. Every threshold's default is justified in `docs/thresholds.md`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The defaults, compiled into the binary so that it runs from any folder.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(#[from] config::ConfigError);
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub models: ModelSettings,
+    pub limits: Limits,
+    pub detector: DetectorSettings,
+    pub quality: QualitySettings,
+    pub texture: TextureSettings,
+    pub motion: MotionSettings,
+    pub challenge: ChallengeSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelSettings {
+    pub dir: PathBuf,
+    pub onnxruntime: PathBuf,
+    pub intra_threads: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Limits {
+    pub max_request_bytes: usize,
+    pub max_pixels: u64,
+    pub max_working_side: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DetectorSettings {
+    pub input_side: u32,
+    pub score_threshold: f32,
+    pub nms_iou: f32,
+    pub upright_accept_score: f32,
+    pub other_face_min_ratio: f32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct QualitySettings {
+    pub min_face_width: f32,
+    pub margin_side: f32,
+    pub margin_top: f32,
+    pub margin_chin: f32,
+    pub sharpness_reference: f32,
+    pub exposure_low: f32,
+    pub exposure_high: f32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TextureSettings {
+    pub threshold: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MotionSettings {
+    pub threshold: f64,
+    pub parallax_threshold: f32,
+    pub min_motion: f32,
+}
+
+impl MotionSettings {
+    /// The estimator's tunables: the two that set the score's scale come from the
+    /// configuration, the others keep the defaults documented in `pipeline::motion`.
+    pub fn estimator(&self) -> crate::pipeline::motion::MotionConfig {
+        crate::pipeline::motion::MotionConfig {
+            parallax_threshold: self.parallax_threshold,
+            min_motion: self.min_motion,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChallengeSettings {
+    pub tolerance_deg: f64,
+    pub min_magnitude: f64,
+}
+
+impl Settings {
+    /// Loads the layered configuration. `file` is an optional extra TOML file.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        let settings = builder
+            .add_source(
+                config::Environment::with_prefix("LIVENESS")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()?;
+        Ok(settings)
+    }
+
+    /// The compiled-in defaults, without file or environment.
+    pub fn defaults() -> Result<Settings, ConfigError> {
+        let settings = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .build()?
+            .try_deserialize()?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse() {
+        let s = Settings::defaults().unwrap();
+        assert_eq!(s.detector.input_side, 640);
+        assert!(s.texture.threshold > 0.0 && s.texture.threshold < 1.0);
+    }
+}

@@ -1,0 +1,43 @@
+//! The `liveness` command line: a thin edge over the library.
+
+mod cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "liveness",
+    version,
+    about = "BWS-compatible face liveness detection"
+)]
+struct Cli {
+    /// Extra configuration file (TOML), layered over config/default.toml; environment
+    /// variables LIVENESS__SECTION__KEY override both.
+    #[arg(long, global = true, env = "LIVENESS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scores one or two image files without a broker and prints the BWS response JSON.
+    Score(cmd::score::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Score(args) => cmd::score::run(cli.config.as_deref(), args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("liveness: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

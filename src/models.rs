@@ -1,0 +1,257 @@
+//! Locating, checksumming and loading the ONNX models.
+//!
+//! ONNX Runtime is loaded at run time from the shared library that `make setup` extracts from
+//! the PyPI wheel (`ort`'s `load-dynamic`): nothing is downloaded at build time. A [`Session`]
+//! runs with `&mut self`, so concurrent jobs each borrow one [`ModelSet`] from a [`ModelPool`]
+//! that holds as many sets as there are scoring threads; the sets are created once per process.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use sha2::{Digest, Sha256};
+
+use crate::config::ModelSettings;
+
+/// The manifest committed with the project: file name, sha256, upstream URL.
+pub const MANIFEST: &str = include_str!("../models/manifest.tsv");
+
+pub const YUNET: &str = "yunet_s_dynamic.onnx";
+pub const MINIFASNET_V2: &str = "minifasnet_v2.onnx";
+pub const MINIFASNET_V1SE: &str = "minifasnet_v1se.onnx";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot load the ONNX Runtime library {path}: {message} (run `make setup`)")]
+    Runtime { path: PathBuf, message: String },
+    #[error("model file {path} is missing or unreadable: {source} (run `make setup`)")]
+    Missing {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("model file {path} has sha256 {actual}, the manifest says {expected}")]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("model {name} is not in models/manifest.tsv")]
+    NotInManifest { name: String },
+    #[error("ONNX Runtime: {0}")]
+    Ort(ort::Error),
+}
+
+impl<R> From<ort::Error<R>> for ModelError
+where
+    ort::Error<R>: Into<ort::Error>,
+{
+    fn from(e: ort::Error<R>) -> Self {
+        ModelError::Ort(e.into())
+    }
+}
+
+/// One entry of `models/manifest.tsv`.
+#[derive(Debug, Clone)]
+pub struct ManifestEntry {
+    pub file: String,
+    pub sha256: String,
+    pub url: String,
+}
+
+pub fn manifest() -> Vec<ManifestEntry> {
+    MANIFEST
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut parts = l.split('\t');
+            Some(ManifestEntry {
+                file: parts.next()?.to_string(),
+                sha256: parts.next()?.to_string(),
+                url: parts.next()?.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Reads a model file and checks it against the manifest's sha256.
+pub fn read_verified(dir: &Path, name: &str) -> Result<Vec<u8>, ModelError> {
+    let entry = manifest()
+        .into_iter()
+        .find(|e| e.file == name)
+        .ok_or_else(|| ModelError::NotInManifest {
+            name: name.to_string(),
+        })?;
+    let path = dir.join(name);
+    let bytes = std::fs::read(&path).map_err(|source| ModelError::Missing {
+        path: path.clone(),
+        source,
+    })?;
+    let actual = hex(&Sha256::digest(&bytes));
+    if actual != entry.sha256 {
+        return Err(ModelError::Checksum {
+            path,
+            expected: entry.sha256,
+            actual,
+        });
+    }
+    Ok(bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The ONNX Runtime environment is process-wide; it is initialised once from the library path
+/// (`ORT_DYLIB_PATH` when set, else the configured one). `init_from` returns an error where
+/// `ort::init()` would panic on a missing library.
+fn environment(settings: &ModelSettings) -> Result<Arc<ort::environment::Environment>, ModelError> {
+    static ENV: OnceLock<Arc<ort::environment::Environment>> = OnceLock::new();
+    if let Some(env) = ENV.get() {
+        return Ok(env.clone());
+    }
+    let path = std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| settings.onnxruntime.clone());
+    let runtime_err = |message: String| ModelError::Runtime {
+        path: path.clone(),
+        message,
+    };
+    if !path.exists() {
+        return Err(runtime_err("no such file".into()));
+    }
+    let builder = ort::init_from(&path).map_err(|e| runtime_err(e.to_string()))?;
+    let env = builder
+        .with_name("liveness")
+        .with_telemetry(false)
+        .build()
+        .map_err(|e| runtime_err(e.to_string()))?;
+    let env = Arc::new(env);
+    Ok(ENV.get_or_init(|| env).clone())
+}
+
+/// The three sessions one scoring job needs.
+pub struct ModelSet {
+    pub yunet: Session,
+    pub fas_v2: Session,
+    pub fas_v1se: Session,
+}
+
+/// Verified model bytes, read once and shared by every [`ModelSet`] built from them.
+struct ModelBytes {
+    yunet: Vec<u8>,
+    fas_v2: Vec<u8>,
+    fas_v1se: Vec<u8>,
+}
+
+impl ModelBytes {
+    fn load(dir: &Path) -> Result<Self, ModelError> {
+        Ok(ModelBytes {
+            yunet: read_verified(dir, YUNET)?,
+            fas_v2: read_verified(dir, MINIFASNET_V2)?,
+            fas_v1se: read_verified(dir, MINIFASNET_V1SE)?,
+        })
+    }
+}
+
+fn session(
+    env: &ort::environment::Environment,
+    bytes: &[u8],
+    settings: &ModelSettings,
+) -> Result<Session, ModelError> {
+    // One intra-op thread: a single image is small work, and parallelism comes from scoring
+    // several jobs at once (one ModelSet per scoring thread). Spinning threads would only burn
+    // the cores other jobs need.
+    let session = Session::builder(env)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)?
+        .with_intra_threads(settings.intra_threads.max(1))?
+        .with_inter_threads(1)?
+        .with_intra_op_spinning(false)?
+        .commit_from_memory(bytes)?;
+    Ok(session)
+}
+
+impl ModelSet {
+    fn build(
+        env: &ort::environment::Environment,
+        bytes: &ModelBytes,
+        settings: &ModelSettings,
+    ) -> Result<Self, ModelError> {
+        Ok(ModelSet {
+            yunet: session(env, &bytes.yunet, settings)?,
+            fas_v2: session(env, &bytes.fas_v2, settings)?,
+            fas_v1se: session(env, &bytes.fas_v1se, settings)?,
+        })
+    }
+}
+
+/// A fixed set of [`ModelSet`]s shared by all jobs of a process. `get` blocks until a set is
+/// free, so at most `size` jobs run the models at once.
+pub struct ModelPool {
+    free: Mutex<Vec<ModelSet>>,
+    available: Condvar,
+    size: usize,
+}
+
+impl ModelPool {
+    pub fn load(settings: &ModelSettings, size: usize) -> Result<Self, ModelError> {
+        let env = environment(settings)?;
+        let bytes = ModelBytes::load(&settings.dir)?;
+        let size = size.max(1);
+        let sets = (0..size)
+            .map(|_| ModelSet::build(&env, &bytes, settings))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ModelPool {
+            free: Mutex::new(sets),
+            available: Condvar::new(),
+            size,
+        })
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Borrows a model set; it goes back to the pool when the guard drops (also on panic).
+    pub fn get(&self) -> PooledSet<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(set) = free.pop() {
+                return PooledSet {
+                    pool: self,
+                    set: Some(set),
+                };
+            }
+            free = self.available.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+pub struct PooledSet<'a> {
+    pool: &'a ModelPool,
+    set: Option<ModelSet>,
+}
+
+impl std::ops::Deref for PooledSet<'_> {
+    type Target = ModelSet;
+    fn deref(&self) -> &ModelSet {
+        // The option is only emptied in drop.
+        self.set.as_ref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl std::ops::DerefMut for PooledSet<'_> {
+    fn deref_mut(&mut self) -> &mut ModelSet {
+        self.set.as_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for PooledSet<'_> {
+    fn drop(&mut self) {
+        if let Some(set) = self.set.take() {
+            let mut free = self.pool.free.lock().unwrap_or_else(|p| p.into_inner());
+            free.push(set);
+            self.pool.available.notify_one();
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Combines the per-image analyses, the active-liveness measurement of a pair and the
+//! challenge into the BWS response. Every decision must say live for the call to be live.
+
+use super::challenge::{self, Challenge};
+use super::motion::{self, FaceGeometry, Gray};
+use super::{FoundFace, ImageAnalysis, ScoreError, job_error, round4};
+use crate::api::{JobError, JobStatus, LivenessDetectionResponse};
+use crate::config::Settings;
+
+/// What the active stage measured for a pair.
+#[derive(Debug, Clone, Copy)]
+pub struct PairMotion {
+    pub score: f64,
+    pub direction: f64,
+    pub magnitude: f64,
+}
+
+fn geometry(face: &FoundFace) -> FaceGeometry {
+    FaceGeometry {
+        bbox: face.detection.bbox,
+        landmarks: face.detection.landmarks,
+    }
+}
+
+fn gray(face: &FoundFace) -> Gray<'_> {
+    Gray {
+        width: face.rgb.width() as usize,
+        height: face.rgb.height() as usize,
+        data: &face.gray,
+    }
+}
+
+/// Active 3D-motion liveness between two found faces.
+pub fn pair_motion(
+    settings: &Settings,
+    first: &FoundFace,
+    second: &FoundFace,
+) -> Result<PairMotion, ScoreError> {
+    let cfg = settings.motion.estimator();
+    let m = motion::estimate(
+        &gray(first),
+        &geometry(first),
+        &gray(second),
+        &geometry(second),
+        &cfg,
+    )
+    .map_err(|e| ScoreError::Internal(format!("motion analysis: {e}")))?;
+    // Without a measurement there is no direction: 0 means "not computed" on the wire.
+    let measured = m.status == motion::MotionStatus::Measured;
+    Ok(PairMotion {
+        score: f64::from(m.score).clamp(1e-6, 1.0),
+        direction: if measured {
+            f64::from(m.direction_deg)
+        } else {
+            0.0
+        },
+        magnitude: if measured {
+            f64::from(m.magnitude)
+        } else {
+            0.0
+        },
+    })
+}
+
+pub fn decide(
+    settings: &Settings,
+    analyses: &mut [ImageAnalysis],
+    challenges: &[Challenge],
+) -> Result<LivenessDetectionResponse, ScoreError> {
+    let mut errors: Vec<JobError> = Vec::new();
+    let many = analyses.len() > 1;
+    let prefix = |i: usize, m: &str| {
+        if many {
+            format!("image {}: {m}", i + 1)
+        } else {
+            m.to_string()
+        }
+    };
+    let mut scores = Vec::new();
+    let mut complete = true;
+    for (i, a) in analyses.iter().enumerate() {
+        errors.extend(a.errors.iter().map(|e| JobError {
+            error_code: e.error_code.clone(),
+            message: prefix(i, &e.message),
+        }));
+        match a.texture_score {
+            Some(s) => {
+                scores.push(s);
+                if s < settings.texture.threshold {
+                    errors.push(job_error(
+                        "RejectedByPassiveLiveDetection",
+                        prefix(
+                            i,
+                            &format!(
+                                "the texture of the face does not look live (score {:.3} < {:.3})",
+                                s, settings.texture.threshold
+                            ),
+                        ),
+                    ));
+                }
+            }
+            None => complete = false,
+        }
+    }
+
+    if let [first, second] = analyses {
+        match (&first.face, &second.face) {
+            (Some(f1), Some(f2)) => {
+                let m = pair_motion(settings, f1, f2)?;
+                if let Some(face) = second.properties.faces.first_mut() {
+                    face.motion_liveness_score = round4(m.score);
+                    face.movement_direction = round4(m.direction);
+                }
+                scores.push(m.score);
+                if m.score < settings.motion.threshold {
+                    errors.push(job_error(
+                        "RejectedByActiveLiveDetection",
+                        format!(
+                            "the motion between the images does not show a live 3D face (score {:.3} < {:.3})",
+                            m.score, settings.motion.threshold
+                        ),
+                    ));
+                }
+                for c in challenges {
+                    let ok = challenge::satisfied(
+                        *c,
+                        m.direction,
+                        m.magnitude,
+                        settings.challenge.tolerance_deg,
+                        settings.challenge.min_magnitude,
+                    );
+                    if !ok {
+                        errors.push(job_error(
+                            "RejectedByChallengeResponse",
+                            format!(
+                                "the head did not move {} (movement direction {:.0} degrees, size {:.2} eye distances)",
+                                c.name(),
+                                m.direction,
+                                m.magnitude
+                            ),
+                        ));
+                    }
+                }
+            }
+            _ => complete = false,
+        }
+    }
+
+    let liveness_score = if scores.is_empty() {
+        0.0
+    } else {
+        round4(scores.iter().sum::<f64>() / scores.len() as f64)
+    };
+    let live = complete && errors.is_empty();
+    Ok(LivenessDetectionResponse {
+        status: JobStatus::Succeeded,
+        errors,
+        image_properties: analyses.iter().map(|a| a.properties.clone()).collect(),
+        live,
+        liveness_score,
+    })
+}

@@ -1,0 +1,204 @@
+//! Face detection with YuNet (`yunet_s_dynamic.onnx`), per `models/README` of the shared mirror:
+//! BGR 0..255 input padded to multiples of 32, three strides of outputs, NMS, and the mapping
+//! back to the image's coordinates.
+
+use image::RgbImage;
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::config::DetectorSettings;
+
+/// Landmark indices of YuNet's five points, in its output order.
+/// The subject's right eye is on the image's left (the camera sees the subject mirrored).
+pub const RIGHT_EYE: usize = 0;
+pub const LEFT_EYE: usize = 1;
+pub const NOSE: usize = 2;
+pub const RIGHT_MOUTH: usize = 3;
+pub const LEFT_MOUTH: usize = 4;
+
+/// One detected face in image coordinates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    pub score: f32,
+    /// x, y, width, height.
+    pub bbox: [f32; 4],
+    /// See [`RIGHT_EYE`] .. [`LEFT_MOUTH`].
+    pub landmarks: [[f32; 2]; 5],
+}
+
+impl Detection {
+    pub fn eye_distance(&self) -> f32 {
+        let [rx, ry] = self.landmarks[RIGHT_EYE];
+        let [lx, ly] = self.landmarks[LEFT_EYE];
+        (lx - rx).hypot(ly - ry)
+    }
+
+    fn iou(&self, other: &Detection) -> f32 {
+        let [ax, ay, aw, ah] = self.bbox;
+        let [bx, by, bw, bh] = other.bbox;
+        let ix = (ax + aw).min(bx + bw) - ax.max(bx);
+        let iy = (ay + ah).min(by + bh) - ay.max(by);
+        if ix <= 0.0 || iy <= 0.0 {
+            return 0.0;
+        }
+        let inter = ix * iy;
+        inter / (aw * ah + bw * bh - inter)
+    }
+}
+
+const STRIDES: [usize; 3] = [8, 16, 32];
+
+/// The detector's input: the image scaled so its long side is at most `input_side` (YuNet is
+/// trained on faces of about 10..300 px; a 550 px face at full size was detected badly), as
+/// planar BGR f32 padded with zeros to multiples of 32.
+struct Input {
+    tensor: Vec<f32>,
+    width: usize,
+    height: usize,
+    /// Original coordinates = input coordinates * (sx, sy).
+    sx: f32,
+    sy: f32,
+}
+
+fn prepare(img: &RgbImage, input_side: u32) -> Input {
+    let (w, h) = img.dimensions();
+    let scale = (input_side as f32 / w.max(h) as f32).min(1.0);
+    let rw = ((w as f32 * scale).round() as u32).max(1);
+    let rh = ((h as f32 * scale).round() as u32).max(1);
+    let resized;
+    let src = if (rw, rh) == (w, h) {
+        img
+    } else {
+        resized = super::image::resize_rgb(img, rw, rh);
+        resized.as_ref().unwrap_or(img)
+    };
+    let (rw, rh) = src.dimensions();
+    let pw = (rw as usize).div_ceil(32) * 32;
+    let ph = (rh as usize).div_ceil(32) * 32;
+    let plane = pw * ph;
+    let mut tensor = vec![0f32; 3 * plane];
+    let raw = src.as_raw();
+    for y in 0..rh as usize {
+        let row = &raw[y * rw as usize * 3..(y + 1) * rw as usize * 3];
+        let base = y * pw;
+        for (x, px) in row.chunks_exact(3).enumerate() {
+            // Planes in BGR order.
+            tensor[base + x] = f32::from(px[2]);
+            tensor[plane + base + x] = f32::from(px[1]);
+            tensor[2 * plane + base + x] = f32::from(px[0]);
+        }
+    }
+    Input {
+        tensor,
+        width: pw,
+        height: ph,
+        sx: w as f32 / rw as f32,
+        sy: h as f32 / rh as f32,
+    }
+}
+
+/// Runs YuNet and returns the faces above the score threshold after NMS, best first.
+pub fn detect(
+    session: &mut Session,
+    img: &RgbImage,
+    cfg: &DetectorSettings,
+) -> Result<Vec<Detection>, ort::Error> {
+    let input = prepare(img, cfg.input_side);
+    let tensor = TensorRef::from_array_view((
+        [1usize, 3, input.height, input.width],
+        input.tensor.as_slice(),
+    ))?;
+    let outputs = session.run(ort::inputs!["input" => tensor])?;
+    let mut candidates = Vec::new();
+    for stride in STRIDES {
+        let cols = input.width / stride;
+        let rows = input.height / stride;
+        let (_, cls) = outputs[format!("cls_{stride}").as_str()].try_extract_tensor::<f32>()?;
+        let (_, obj) = outputs[format!("obj_{stride}").as_str()].try_extract_tensor::<f32>()?;
+        let (_, bbox) = outputs[format!("bbox_{stride}").as_str()].try_extract_tensor::<f32>()?;
+        let (_, kps) = outputs[format!("kps_{stride}").as_str()].try_extract_tensor::<f32>()?;
+        let cells = (rows * cols)
+            .min(cls.len())
+            .min(obj.len())
+            .min(bbox.len() / 4)
+            .min(kps.len() / 10);
+        let s = stride as f32;
+        for i in 0..cells {
+            let score = (cls[i].clamp(0.0, 1.0) * obj[i].clamp(0.0, 1.0)).sqrt();
+            if score < cfg.score_threshold {
+                continue;
+            }
+            let r = (i / cols) as f32;
+            let c = (i % cols) as f32;
+            let b = &bbox[i * 4..i * 4 + 4];
+            let cx = (c + b[0]) * s;
+            let cy = (r + b[1]) * s;
+            let w = b[2].exp() * s;
+            let h = b[3].exp() * s;
+            let k = &kps[i * 10..i * 10 + 10];
+            let mut landmarks = [[0f32; 2]; 5];
+            for (j, lm) in landmarks.iter_mut().enumerate() {
+                *lm = [
+                    (k[2 * j] + c) * s * input.sx,
+                    (k[2 * j + 1] + r) * s * input.sy,
+                ];
+            }
+            candidates.push(Detection {
+                score,
+                bbox: [
+                    (cx - w / 2.0) * input.sx,
+                    (cy - h / 2.0) * input.sy,
+                    w * input.sx,
+                    h * input.sy,
+                ],
+                landmarks,
+            });
+        }
+    }
+    Ok(nms(candidates, cfg.nms_iou))
+}
+
+/// Greedy non-maximum suppression, best score first.
+fn nms(mut candidates: Vec<Detection>, iou: f32) -> Vec<Detection> {
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Detection> = Vec::new();
+    for c in candidates {
+        if kept.iter().all(|k| k.iou(&c) <= iou) {
+            kept.push(c);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(score: f32, x: f32) -> Detection {
+        Detection {
+            score,
+            bbox: [x, 0.0, 10.0, 10.0],
+            landmarks: [[0.0; 2]; 5],
+        }
+    }
+
+    #[test]
+    fn nms_keeps_best_of_overlapping() {
+        let kept = nms(vec![det(0.7, 1.0), det(0.9, 0.0), det(0.8, 50.0)], 0.3);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].score, 0.9);
+        assert_eq!(kept[1].score, 0.8);
+    }
+
+    #[test]
+    fn input_is_padded_bgr() {
+        let img = RgbImage::from_pixel(40, 20, image::Rgb([10, 20, 30]));
+        let input = prepare(&img, 640);
+        assert_eq!((input.width, input.height), (64, 32));
+        let plane = 64 * 32;
+        assert_eq!(input.tensor[0], 30.0);
+        assert_eq!(input.tensor[plane], 20.0);
+        assert_eq!(input.tensor[2 * plane], 10.0);
+        assert_eq!(input.tensor[45], 0.0, "padding is zero");
+    }
+}

@@ -1,0 +1,362 @@
+//! The scoring pipeline: pure computation on a BWS request, no I/O besides the models.
+//!
+//! Per image: decode ([`image`]) → find the one upright face ([`face`], with the quarter-turn
+//! search) → quality checks ([`quality`]) → passive texture liveness ([`texture`]). For two
+//! images, active 3D-motion liveness on the pair ([`motion`]) and the challenge of the second
+//! image's tags ([`challenge`]). [`decision`] combines them into the BWS response.
+
+pub mod challenge;
+pub mod decision;
+pub mod face;
+pub mod image;
+pub mod motion;
+pub mod quality;
+pub mod texture;
+
+use std::borrow::Cow;
+
+use ::image::RgbImage;
+
+use crate::api::{
+    Face, ImageProperties, JobError, LivenessDetectionRequest, LivenessDetectionResponse, PointD,
+};
+use crate::config::Settings;
+use crate::models::{ModelError, ModelPool, ModelSet};
+use challenge::Challenge;
+use face::{Detection, LEFT_EYE, RIGHT_EYE};
+use quality::Unsuitable;
+
+/// Why a request could not be scored at all. Everything else (no face, spoof, ...) is a
+/// completed job with `errors` in its response.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    /// The request is malformed: the client must change it (400 `InvalidArgument`).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The models failed on valid input (500 `Internal`).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<ort::Error> for ScoreError {
+    fn from(e: ort::Error) -> Self {
+        ScoreError::Internal(format!("ONNX Runtime: {e}"))
+    }
+}
+
+/// The scorer: configuration plus a pool of model sessions, created once per process and
+/// shared by all jobs (it is `Sync`).
+pub struct Engine {
+    settings: Settings,
+    pool: ModelPool,
+}
+
+/// A face found upright in one image, with what the later stages need.
+pub struct FoundFace {
+    pub detection: Detection,
+    /// The upright working image (EXIF applied, scaled down if huge, then `rotated`).
+    pub rgb: RgbImage,
+    pub gray: Vec<u8>,
+}
+
+/// The analysis of one image, before the pair-wise stages.
+pub struct ImageAnalysis {
+    pub properties: ImageProperties,
+    pub errors: Vec<JobError>,
+    pub face: Option<FoundFace>,
+    pub texture_score: Option<f64>,
+}
+
+/// Result of the quarter-turn search.
+pub struct Located<'a> {
+    pub rotated: i32,
+    pub image: Cow<'a, RgbImage>,
+    pub detections: Vec<Detection>,
+}
+
+fn job_error(code: &str, message: String) -> JobError {
+    JobError {
+        error_code: code.to_string(),
+        message,
+    }
+}
+
+impl Engine {
+    /// Loads the models; `threads` is how many jobs may run the models at once.
+    pub fn new(settings: Settings, threads: usize) -> Result<Engine, ModelError> {
+        let pool = ModelPool::load(&settings.models, threads)?;
+        Ok(Engine { settings, pool })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn threads(&self) -> usize {
+        self.pool.size()
+    }
+
+    /// Borrows one model set (blocks while all are in use); for benchmarks of single stages.
+    pub fn models(&self) -> crate::models::PooledSet<'_> {
+        self.pool.get()
+    }
+
+    /// Parses and scores a JSON request body.
+    pub fn score_json(&self, body: &[u8]) -> Result<LivenessDetectionResponse, ScoreError> {
+        let request = parse_request(body, self.settings.limits.max_request_bytes)?;
+        self.score(&request)
+    }
+
+    /// Scores a request: passive liveness on each image, and for two images active liveness
+    /// and the challenge. Refuses malformed requests before any model runs.
+    pub fn score(
+        &self,
+        request: &LivenessDetectionRequest,
+    ) -> Result<LivenessDetectionResponse, ScoreError> {
+        let challenges = validate(request)?;
+        let limits = &self.settings.limits;
+        // Decode every image first: a bad second image refuses the request before scoring.
+        let decoded = request
+            .live_images
+            .iter()
+            .enumerate()
+            .map(|(i, img)| {
+                let bytes = image::decode_base64(&img.image, limits.max_request_bytes)
+                    .map_err(|e| ScoreError::InvalidArgument(format!("image {}: {e}", i + 1)))?;
+                image::decode(&bytes, limits)
+                    .map_err(|e| ScoreError::InvalidArgument(format!("image {}: {e}", i + 1)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut models = self.pool.get();
+        let mut analyses = decoded
+            .into_iter()
+            .map(|d| self.analyse(&mut models, d))
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(models);
+        decision::decide(&self.settings, &mut analyses, &challenges)
+    }
+
+    /// Quarter-turn search: the orientation is the turn whose best detection scores highest
+    /// (YuNet also fires on faces lying sideways or upside down, with wrong landmarks and lower
+    /// scores). An upright detection that is confident and plausible ends the search early.
+    pub fn locate<'a>(
+        &self,
+        models: &mut ModelSet,
+        rgb: &'a RgbImage,
+    ) -> Result<Located<'a>, ScoreError> {
+        let cfg = &self.settings.detector;
+        let upright = face::detect(&mut models.yunet, rgb, cfg)?;
+        if let Some(best) = upright.first()
+            && best.score >= cfg.upright_accept_score
+            && matches!(
+                quality::suitability(best, rgb.width(), rgb.height()),
+                None | Some(Unsuitable::Profile) | Some(Unsuitable::BeyondBorder)
+            )
+        {
+            return Ok(Located {
+                rotated: 0,
+                image: Cow::Borrowed(rgb),
+                detections: upright,
+            });
+        }
+        let mut best = Located {
+            rotated: 0,
+            image: Cow::Borrowed(rgb),
+            detections: upright,
+        };
+        for turn in [90, 180, 270] {
+            let turned = image::rotate_cw(rgb, turn);
+            let dets = face::detect(&mut models.yunet, &turned, cfg)?;
+            let top = |d: &[Detection]| d.first().map_or(0.0, |f| f.score);
+            if top(&dets) > top(&best.detections) {
+                best = Located {
+                    rotated: turn,
+                    image: Cow::Owned(turned),
+                    detections: dets,
+                };
+            }
+        }
+        Ok(best)
+    }
+
+    /// Face finding, quality and passive liveness of one decoded image.
+    pub fn analyse(
+        &self,
+        models: &mut ModelSet,
+        decoded: image::Decoded,
+    ) -> Result<ImageAnalysis, ScoreError> {
+        let q = &self.settings.quality;
+        let mut properties = ImageProperties::default();
+        let mut errors = Vec::new();
+        let mut assessments = vec![quality::image_size(
+            decoded.original_size,
+            decoded.rgb.dimensions(),
+        )];
+        let located = self.locate(models, &decoded.rgb)?;
+        properties.rotated = located.rotated;
+        let (w, h) = located.image.dimensions();
+        let Some(main) = located.detections.first().cloned() else {
+            errors.push(job_error(
+                "FaceNotFound",
+                "no face was found in the image".into(),
+            ));
+            properties.quality_score = quality::quality_score(&assessments);
+            properties.quality_assessments = assessments;
+            return Ok(ImageAnalysis {
+                properties,
+                errors,
+                face: None,
+                texture_score: None,
+            });
+        };
+        let min_other = main.bbox[2] * self.settings.detector.other_face_min_ratio;
+        let faces: Vec<&Detection> = located
+            .detections
+            .iter()
+            .filter(|d| d.bbox[2] >= min_other)
+            .collect();
+        properties.faces = faces.iter().map(|d| wire_face(d)).collect();
+        if faces.len() > 1 {
+            errors.push(job_error(
+                "MultipleFacesFound",
+                format!(
+                    "{} faces were found in the image, exactly one is needed",
+                    faces.len()
+                ),
+            ));
+            properties.quality_score = quality::quality_score(&assessments);
+            properties.quality_assessments = assessments;
+            return Ok(ImageAnalysis {
+                properties,
+                errors,
+                face: None,
+                texture_score: None,
+            });
+        }
+        let reason = quality::suitability(&main, w, h);
+        let fits =
+            reason != Some(Unsuitable::BeyondBorder) && quality::thumbnail_fits(&main, q, w, h);
+        let gray = image::to_gray(&located.image);
+        let stats = quality::patch_stats(&gray, w, h, &main);
+        assessments.push(quality::face_size(&main, q));
+        assessments.push(quality::fully_visible(fits));
+        assessments.push(quality::suitable(reason));
+        assessments.push(quality::sharpness(&stats, q));
+        assessments.push(quality::exposure(&stats, q));
+        properties.quality_score = quality::quality_score(&assessments);
+        properties.quality_assessments = assessments;
+
+        let mut usable = true;
+        match reason {
+            Some(
+                r @ (Unsuitable::EyesInverted
+                | Unsuitable::NoseAboveEyes
+                | Unsuitable::EyesTooCloseTogether),
+            ) => {
+                errors.push(job_error(
+                    "FaceNotFound",
+                    format!("no suitable face was found: {}", r.name()),
+                ));
+                properties.faces.clear();
+                usable = false;
+            }
+            _ if !fits => {
+                errors.push(job_error(
+                    "ThumbnailExtractionFailed",
+                    "the face is not fully visible: it is cut by the image border".into(),
+                ));
+                usable = false;
+            }
+            _ if main.bbox[2] < q.min_face_width => {
+                errors.push(job_error(
+                    "FaceNotFound",
+                    format!(
+                        "the face is too small for liveness detection ({:.0} px wide, at least {:.0} px needed)",
+                        main.bbox[2], q.min_face_width
+                    ),
+                ));
+                usable = false;
+            }
+            _ => {}
+        }
+        let texture_score = if usable {
+            let s = texture::score(models, &located.image, main.bbox)?;
+            if let Some(f) = properties.faces.first_mut() {
+                f.texture_liveness_score = round4(s);
+            }
+            Some(s)
+        } else {
+            None
+        };
+        let rgb = located.image.into_owned();
+        Ok(ImageAnalysis {
+            properties,
+            errors,
+            face: usable.then_some(FoundFace {
+                detection: main,
+                rgb,
+                gray,
+            }),
+            texture_score,
+        })
+    }
+}
+
+pub(crate) fn round4(v: f64) -> f64 {
+    (v * 10000.0).round() / 10000.0
+}
+
+fn wire_face(d: &Detection) -> Face {
+    let p = |[x, y]: [f32; 2]| PointD {
+        x: round4(f64::from(x)),
+        y: round4(f64::from(y)),
+    };
+    Face {
+        left_eye: p(d.landmarks[LEFT_EYE]),
+        right_eye: p(d.landmarks[RIGHT_EYE]),
+        ..Default::default()
+    }
+}
+
+/// Parses a request body after checking its size.
+pub fn parse_request(
+    body: &[u8],
+    max_bytes: usize,
+) -> Result<LivenessDetectionRequest, ScoreError> {
+    if body.len() > max_bytes {
+        return Err(ScoreError::InvalidArgument(format!(
+            "the request is {} bytes, more than the limit of {max_bytes} bytes",
+            body.len()
+        )));
+    }
+    crate::api::parse_request(body).map_err(|e| {
+        ScoreError::InvalidArgument(format!(
+            "the request is not valid JSON for LivenessDetection: {e}"
+        ))
+    })
+}
+
+/// Checks the image count and the tags; returns the challenges of the second image.
+pub fn validate(request: &LivenessDetectionRequest) -> Result<Vec<Challenge>, ScoreError> {
+    let n = request.live_images.len();
+    if !(1..=2).contains(&n) {
+        return Err(ScoreError::InvalidArgument(format!(
+            "liveImages must hold one or two images, got {n}"
+        )));
+    }
+    let mut second = Vec::new();
+    for (i, img) in request.live_images.iter().enumerate() {
+        for tag in &img.tags {
+            let c = Challenge::parse(tag).ok_or_else(|| {
+                ScoreError::InvalidArgument(format!(
+                    "image {}: unknown tag {tag:?}; the tags are up, down, left, right and any",
+                    i + 1
+                ))
+            })?;
+            if i == 1 {
+                second.push(c);
+            }
+        }
+    }
+    Ok(second)
+}

@@ -1,0 +1,393 @@
+//! Quality assessments of one face: image size, face size, full visibility (the eye-aligned
+//! thumbnail fits), landmark plausibility (`SuitableFace`), sharpness and exposure.
+
+use super::face::{Detection, LEFT_EYE, LEFT_MOUTH, NOSE, RIGHT_EYE, RIGHT_MOUTH};
+use crate::api::QualityAssessment;
+use crate::config::QualitySettings;
+
+/// Why a detected face is not suitable for biometric processing (BWS's `SuitableFace` reasons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsuitable {
+    /// The subject's right eye is not on the image's left: a mirrored or wrong detection.
+    EyesInverted,
+    /// The nose tip is not below the eyes.
+    NoseAboveEyes,
+    /// The nose tip is beside the eyes: the head is turned too far.
+    Profile,
+    /// The eyes are implausibly close for the face box (YuNet's false sideways detections have
+    /// about half the true eye distance).
+    EyesTooCloseTogether,
+    /// Landmarks lie outside the image.
+    BeyondBorder,
+}
+
+impl Unsuitable {
+    pub fn name(self) -> &'static str {
+        match self {
+            Unsuitable::EyesInverted => "EyesInverted",
+            Unsuitable::NoseAboveEyes => "NoseAboveEyes",
+            Unsuitable::Profile => "Profile",
+            Unsuitable::EyesTooCloseTogether => "EyesTooCloseTogether",
+            Unsuitable::BeyondBorder => "BeyondBorder",
+        }
+    }
+}
+
+/// Landmark geometry in the eye-aligned frame, in units of the eye distance.
+#[derive(Debug, Clone, Copy)]
+pub struct Geometry {
+    /// Eye distance in pixels.
+    pub eye_distance: f32,
+    /// Unit vector from the subject's right eye to the left eye (image +x when upright).
+    pub u: [f32; 2],
+    /// Unit vector perpendicular to `u`, pointing from the eyes toward the mouth.
+    pub v: [f32; 2],
+    /// Nose tip beside / below the eye midpoint, in eye distances.
+    pub nose_side: f32,
+    pub nose_down: f32,
+    /// Mouth midpoint below the eye midpoint, in eye distances.
+    pub mouth_down: f32,
+    /// Eye distance / box width.
+    pub eye_box_ratio: f32,
+}
+
+pub fn geometry(det: &Detection) -> Geometry {
+    let l = &det.landmarks;
+    let d = det.eye_distance().max(1e-3);
+    let e = [
+        l[LEFT_EYE][0] - l[RIGHT_EYE][0],
+        l[LEFT_EYE][1] - l[RIGHT_EYE][1],
+    ];
+    let u = [e[0] / d, e[1] / d];
+    // Rotating u by +90 degrees in image coordinates (y down) points from the eyes to the mouth.
+    let v = [-u[1], u[0]];
+    let mid = [
+        (l[LEFT_EYE][0] + l[RIGHT_EYE][0]) / 2.0,
+        (l[LEFT_EYE][1] + l[RIGHT_EYE][1]) / 2.0,
+    ];
+    let rel = |p: [f32; 2]| [p[0] - mid[0], p[1] - mid[1]];
+    let dot = |a: [f32; 2], b: [f32; 2]| a[0] * b[0] + a[1] * b[1];
+    let nose = rel(l[NOSE]);
+    let mouth = rel([
+        (l[LEFT_MOUTH][0] + l[RIGHT_MOUTH][0]) / 2.0,
+        (l[LEFT_MOUTH][1] + l[RIGHT_MOUTH][1]) / 2.0,
+    ]);
+    Geometry {
+        eye_distance: d,
+        u,
+        v,
+        nose_side: dot(nose, u) / d,
+        nose_down: dot(nose, v) / d,
+        mouth_down: dot(mouth, v) / d,
+        eye_box_ratio: d / det.bbox[2].max(1e-3),
+    }
+}
+
+/// Limits of plausible landmark geometry, in eye distances. Frontal faces measured here:
+/// nose 0.5..0.8 below the eyes, |nose beside| < 0.2, eye distance 0.35..0.45 of the box width
+/// (docs/thresholds.md).
+const MIN_NOSE_DOWN: f32 = 0.15;
+const MAX_NOSE_SIDE: f32 = 0.6;
+const MIN_EYE_BOX_RATIO: f32 = 0.25;
+
+/// Checks the landmarks of an upright-image detection; `None` when suitable.
+pub fn suitability(det: &Detection, img_w: u32, img_h: u32) -> Option<Unsuitable> {
+    let g = geometry(det);
+    let (w, h) = (img_w as f32, img_h as f32);
+    if det
+        .landmarks
+        .iter()
+        .any(|&[x, y]| x < 0.0 || y < 0.0 || x >= w || y >= h)
+    {
+        return Some(Unsuitable::BeyondBorder);
+    }
+    // Upright means the eye line runs left to right (within +-90 degrees of roll).
+    if g.u[0] <= 0.0 {
+        return Some(Unsuitable::EyesInverted);
+    }
+    if g.nose_down < MIN_NOSE_DOWN {
+        return Some(Unsuitable::NoseAboveEyes);
+    }
+    if g.eye_box_ratio < MIN_EYE_BOX_RATIO {
+        return Some(Unsuitable::EyesTooCloseTogether);
+    }
+    if g.nose_side.abs() > MAX_NOSE_SIDE {
+        return Some(Unsuitable::Profile);
+    }
+    None
+}
+
+/// The eye-aligned thumbnail: one eye distance beside each eye, `margin_top` above the eyes and
+/// the chin below the mouth. Returns its four corners in image coordinates.
+pub fn thumbnail_corners(det: &Detection, q: &QualitySettings) -> [[f32; 2]; 4] {
+    let g = geometry(det);
+    let l = &det.landmarks;
+    let d = g.eye_distance;
+    let mid = [
+        (l[LEFT_EYE][0] + l[RIGHT_EYE][0]) / 2.0,
+        (l[LEFT_EYE][1] + l[RIGHT_EYE][1]) / 2.0,
+    ];
+    let half_w = d * (0.5 + q.margin_side);
+    let top = -q.margin_top * d;
+    // The chin: below the mouth by margin_chin eye-to-mouth distances.
+    let bottom = g.mouth_down.max(0.5) * d * (1.0 + q.margin_chin);
+    let at = |s: f32, t: f32| {
+        [
+            mid[0] + s * g.u[0] + t * g.v[0],
+            mid[1] + s * g.u[1] + t * g.v[1],
+        ]
+    };
+    [
+        at(-half_w, top),
+        at(half_w, top),
+        at(half_w, bottom),
+        at(-half_w, bottom),
+    ]
+}
+
+pub fn thumbnail_fits(det: &Detection, q: &QualitySettings, img_w: u32, img_h: u32) -> bool {
+    thumbnail_corners(det, q)
+        .iter()
+        .all(|&[x, y]| x >= 0.0 && y >= 0.0 && x <= img_w as f32 - 1.0 && y <= img_h as f32 - 1.0)
+}
+
+/// Side of the canonical gray face patch used for sharpness and exposure.
+const PATCH: usize = 96;
+
+/// An eye-aligned gray patch of the inner face (eyebrows to mouth, cheek to cheek), sampled
+/// bilinearly so that sharpness is measured at one scale whatever the face size.
+fn face_patch(gray: &[u8], width: u32, height: u32, det: &Detection) -> Vec<f32> {
+    let g = geometry(det);
+    let l = &det.landmarks;
+    let d = g.eye_distance;
+    let mid = [
+        (l[LEFT_EYE][0] + l[RIGHT_EYE][0]) / 2.0,
+        (l[LEFT_EYE][1] + l[RIGHT_EYE][1]) / 2.0,
+    ];
+    // 1.6 eye distances wide and high, starting 0.4 above the eyes: the inner face only.
+    let span = 1.6 * d;
+    let (w, h) = (width as usize, height as usize);
+    let sample = |x: f32, y: f32| -> f32 {
+        let x = x.clamp(0.0, w as f32 - 1.001);
+        let y = y.clamp(0.0, h as f32 - 1.001);
+        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let x1 = (x0 + 1).min(w - 1);
+        let y1 = (y0 + 1).min(h - 1);
+        let p = |xx: usize, yy: usize| f32::from(gray[yy * w + xx]);
+        (p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx) * (1.0 - fy)
+            + (p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx) * fy
+    };
+    let mut out = Vec::with_capacity(PATCH * PATCH);
+    for j in 0..PATCH {
+        let t = -0.4 * d + span * (j as f32 + 0.5) / PATCH as f32;
+        for i in 0..PATCH {
+            let s = -span / 2.0 + span * (i as f32 + 0.5) / PATCH as f32;
+            out.push(sample(
+                mid[0] + s * g.u[0] + t * g.v[0],
+                mid[1] + s * g.u[1] + t * g.v[1],
+            ));
+        }
+    }
+    out
+}
+
+/// Variance of the 4-neighbour Laplacian over the patch.
+fn laplacian_variance(p: &[f32]) -> f32 {
+    let n = PATCH;
+    let mut sum = 0f64;
+    let mut sum2 = 0f64;
+    let mut count = 0f64;
+    for y in 1..n - 1 {
+        for x in 1..n - 1 {
+            let c = p[y * n + x];
+            let lap = p[y * n + x - 1] + p[y * n + x + 1] + p[(y - 1) * n + x] + p[(y + 1) * n + x]
+                - 4.0 * c;
+            sum += f64::from(lap);
+            sum2 += f64::from(lap) * f64::from(lap);
+            count += 1.0;
+        }
+    }
+    let mean = sum / count;
+    (sum2 / count - mean * mean) as f32
+}
+
+/// Sharpness and exposure measurements of a face.
+#[derive(Debug, Clone, Copy)]
+pub struct PatchStats {
+    pub laplacian_variance: f32,
+    pub mean_luma: f32,
+}
+
+pub fn patch_stats(gray: &[u8], width: u32, height: u32, det: &Detection) -> PatchStats {
+    let p = face_patch(gray, width, height, det);
+    PatchStats {
+        laplacian_variance: laplacian_variance(&p),
+        mean_luma: p.iter().sum::<f32>() / p.len() as f32,
+    }
+}
+
+fn assessment(check: &str, score: f64, message: impl Into<String>) -> QualityAssessment {
+    QualityAssessment {
+        check: check.to_string(),
+        score: (score.clamp(0.0, 1.0) * 1000.0).round() / 1000.0,
+        message: message.into(),
+    }
+}
+
+pub fn image_size(original: (u32, u32), working: (u32, u32)) -> QualityAssessment {
+    if original == working {
+        assessment(
+            "ImageSize",
+            1.0,
+            format!("{}x{} pixels", original.0, original.1),
+        )
+    } else {
+        assessment(
+            "ImageSize",
+            f64::from(working.0) / f64::from(original.0.max(1)),
+            format!(
+                "the image was scaled down from {}x{} to {}x{} pixels",
+                original.0, original.1, working.0, working.1
+            ),
+        )
+    }
+}
+
+pub fn face_size(det: &Detection, q: &QualitySettings) -> QualityAssessment {
+    let w = det.bbox[2];
+    let score = f64::from(w / q.min_face_width.max(1.0));
+    let msg = if score >= 1.0 {
+        format!("face {w:.0} px wide")
+    } else {
+        format!(
+            "face {w:.0} px wide, too small for reliable texture analysis (at least {:.0} px)",
+            q.min_face_width
+        )
+    };
+    assessment("FaceSize", score, msg)
+}
+
+pub fn fully_visible(fits: bool) -> QualityAssessment {
+    if fits {
+        assessment(
+            "FullyVisibleFace",
+            1.0,
+            "the whole face is inside the image",
+        )
+    } else {
+        assessment(
+            "FullyVisibleFace",
+            0.0,
+            "the face is cut by the image border: the eye-aligned thumbnail does not fit",
+        )
+    }
+}
+
+pub fn suitable(reason: Option<Unsuitable>) -> QualityAssessment {
+    match reason {
+        None => assessment("SuitableFace", 1.0, "suitable face"),
+        Some(r) => assessment("SuitableFace", 0.0, r.name()),
+    }
+}
+
+pub fn sharpness(stats: &PatchStats, q: &QualitySettings) -> QualityAssessment {
+    let score = f64::from(stats.laplacian_variance / q.sharpness_reference.max(1e-3));
+    let msg = if score >= 1.0 {
+        "sharp".to_string()
+    } else {
+        format!(
+            "blurred (Laplacian variance {:.1})",
+            stats.laplacian_variance
+        )
+    };
+    assessment("Sharpness", score, msg)
+}
+
+pub fn exposure(stats: &PatchStats, q: &QualitySettings) -> QualityAssessment {
+    let m = stats.mean_luma;
+    let (score, msg) = if m < q.exposure_low {
+        (m / q.exposure_low.max(1.0), "underexposed face")
+    } else if m > q.exposure_high {
+        (
+            (255.0 - m) / (255.0 - q.exposure_high).max(1.0),
+            "overexposed face",
+        )
+    } else {
+        (1.0, "well exposed face")
+    };
+    assessment(
+        "Exposure",
+        f64::from(score),
+        format!("{msg} (mean luminance {m:.0})"),
+    )
+}
+
+/// The aggregate `qualityScore`: the mean of the assessment scores.
+pub fn quality_score(assessments: &[QualityAssessment]) -> f64 {
+    if assessments.is_empty() {
+        return 0.0;
+    }
+    let mean = assessments.iter().map(|a| a.score).sum::<f64>() / assessments.len() as f64;
+    (mean * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frontal() -> Detection {
+        Detection {
+            score: 0.9,
+            bbox: [100.0, 100.0, 100.0, 120.0],
+            landmarks: [
+                [130.0, 150.0],
+                [170.0, 150.0],
+                [150.0, 175.0],
+                [135.0, 195.0],
+                [165.0, 195.0],
+            ],
+        }
+    }
+
+    #[test]
+    fn frontal_face_is_suitable() {
+        assert_eq!(suitability(&frontal(), 400, 400), None);
+        let g = geometry(&frontal());
+        assert!((g.nose_down - 0.625).abs() < 1e-4);
+        assert!(g.nose_side.abs() < 1e-4);
+    }
+
+    #[test]
+    fn swapped_eyes_are_inverted() {
+        let mut d = frontal();
+        d.landmarks.swap(RIGHT_EYE, LEFT_EYE);
+        assert_eq!(suitability(&d, 400, 400), Some(Unsuitable::EyesInverted));
+    }
+
+    #[test]
+    fn nose_above_eyes_and_profile_and_border() {
+        let mut d = frontal();
+        d.landmarks[NOSE] = [150.0, 140.0];
+        assert_eq!(suitability(&d, 400, 400), Some(Unsuitable::NoseAboveEyes));
+        let mut d = frontal();
+        d.landmarks[NOSE] = [180.0, 175.0];
+        assert_eq!(suitability(&d, 400, 400), Some(Unsuitable::Profile));
+        assert_eq!(
+            suitability(&frontal(), 160, 400),
+            Some(Unsuitable::BeyondBorder)
+        );
+    }
+
+    #[test]
+    fn thumbnail_needs_margin_beside_the_eyes() {
+        let q = crate::config::Settings::defaults().unwrap().quality;
+        assert!(thumbnail_fits(&frontal(), &q, 400, 400));
+        // The right eye at x=130 - 95 = 35 has less than one eye distance (40 px) to its left.
+        let mut d = frontal();
+        for lm in d.landmarks.iter_mut() {
+            lm[0] -= 95.0;
+        }
+        assert!(!thumbnail_fits(&d, &q, 400, 400));
+    }
+}

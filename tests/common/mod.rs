@@ -1,0 +1,74 @@
+//! Shared helpers of the integration tests: the real models, the real images of `../shared/data`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use liveness::Engine;
+use liveness::api::{ImageData, LivenessDetectionRequest, LivenessDetectionResponse};
+use liveness::config::Settings;
+
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+}
+
+pub fn read(name: &str) -> Vec<u8> {
+    let path = data_dir().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("test image {}: {e}", path.display()))
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// One engine for all tests of a binary: loading the models once keeps the suite fast.
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let settings = Settings::load(None).expect("configuration");
+        Engine::new(settings, 2).expect("models and ONNX Runtime (run `make setup`)")
+    })
+}
+
+pub fn request(images: &[(&[u8], &[&str])]) -> LivenessDetectionRequest {
+    LivenessDetectionRequest {
+        live_images: images
+            .iter()
+            .map(|(bytes, tags)| ImageData {
+                image: b64(bytes),
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+            })
+            .collect(),
+    }
+}
+
+pub fn score_bytes(images: &[(&[u8], &[&str])]) -> LivenessDetectionResponse {
+    engine().score(&request(images)).expect("a scored response")
+}
+
+pub fn score_files(names: &[&str], tags: &[&str]) -> LivenessDetectionResponse {
+    let files: Vec<Vec<u8>> = names.iter().map(|n| read(n)).collect();
+    let mut images: Vec<(&[u8], &[&str])> = files.iter().map(|f| (f.as_slice(), &[][..])).collect();
+    if let Some(last) = images.last_mut() {
+        last.1 = tags;
+    }
+    score_bytes(&images)
+}
+
+pub fn error_codes(r: &LivenessDetectionResponse) -> Vec<&str> {
+    r.errors.iter().map(|e| e.error_code.as_str()).collect()
+}
+
+pub fn png(img: &image::RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("png encode");
+    out.into_inner()
+}
+
+pub fn load_rgb(name: &str) -> image::RgbImage {
+    image::load_from_memory(&read(name))
+        .expect("decode")
+        .to_rgb8()
+}
