@@ -4,7 +4,7 @@ CARGO ?= cargo
 IMG ?= ../shared/data/bioid/challenge_right_1.png
 export ORT_DYLIB_PATH ?= $(CURDIR)/runtime/onnxruntime/libonnxruntime.so.1.32.0
 
-.PHONY: setup build run test lint bench clean
+.PHONY: setup build run test bench eval clean
 
 ## Fetch ONNX Runtime (PyPI wheel) and the models (mirror or upstream), checksummed. Idempotent.
 setup:
@@ -25,7 +25,11 @@ test: setup
 
 ## Criterion benchmarks of single-image scoring and its stages.
 bench: setup
-	$(CARGO) bench --locked --bench score
+	$(CARGO) bench --locked --bench score --bench motion
+
+## Active-liveness evaluation (genuine and attack pairs, APCER/BPCER): writes docs/evaluation.md.
+eval: setup
+	$(CARGO) run --release --locked --example eval
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,2 @@
+//! Active-liveness stage benchmark (filled in with the evaluation work).
+fn main() {}

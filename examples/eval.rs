@@ -1,0 +1,2 @@
+//! Active-liveness evaluation (to be written).
+fn main() {}
