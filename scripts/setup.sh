@@ -15,7 +15,7 @@ die() { echo "setup: error: $*" >&2; exit 1; }
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 # --- ONNX Runtime -------------------------------------------------------------------------------
-if [ ! -f "$ORT_LIB" ] || [ "$(cat "$ORT_DIR/.wheel-sha256" 2>/dev/null)" != "$ORT_WHEEL_SHA256" ]; then
+if [ ! -f "$ORT_LIB" ] || [ ! -f "$ORT_DIR/LICENSE" ] || [ "$(cat "$ORT_DIR/.wheel-sha256" 2>/dev/null)" != "$ORT_WHEEL_SHA256" ]; then
   command -v python3 >/dev/null || die "python3 with pip is needed to fetch the onnxruntime wheel"
   tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
   echo "onnxruntime==$ORT_VERSION --hash=sha256:$ORT_WHEEL_SHA256" > "$tmp/req.txt"

@@ -21,6 +21,82 @@ pub struct Settings {
     pub texture: TextureSettings,
     pub motion: MotionSettings,
     pub challenge: ChallengeSettings,
+    pub amqp: AmqpSettings,
+    pub worker: WorkerSettings,
+    pub auth: AuthSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    pub url: String,
+    pub job_queue: String,
+    pub dead_letter_exchange: String,
+    pub dead_letter_queue: String,
+    pub delivery_limit: u32,
+    pub results_exchange: String,
+    pub results_queue: String,
+    pub prefetch: u16,
+    pub reconnect_initial_ms: u64,
+    pub reconnect_max_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    pub threads: usize,
+    pub drain_seconds: u64,
+}
+
+impl WorkerSettings {
+    /// Scoring threads: the configured number, or the cores available when 0.
+    pub fn threads(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+}
+
+#[derive(Clone, Deserialize)]
+pub struct AuthSettings {
+    pub enabled: bool,
+    /// Comma-separated HMAC keys (several allow key rotation).
+    pub keys: String,
+    pub audience: String,
+    pub leeway_seconds: u64,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    // Keys never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("enabled", &self.enabled)
+            .field(
+                "keys",
+                &format_args!("<{} redacted>", self.key_list().len()),
+            )
+            .field("audience", &self.audience)
+            .field("leeway_seconds", &self.leeway_seconds)
+            .finish()
+    }
+}
+
+impl AuthSettings {
+    pub fn key_list(&self) -> Vec<&str> {
+        self.keys
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    pub log_format: String,
+    pub log_level: String,
+    pub metrics_addr: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,11 +3,18 @@
 //! - [`api`]: the BWS JSON types as on the wire.
 //! - [`pipeline`]: pure scoring of a request (decode, detect, quality, passive and active liveness).
 //! - [`models`]: locating, checksumming and loading the ONNX models.
-//! - [`config`]: layered configuration.
+//! - [`queue`]: the RabbitMQ worker, its wire contract and the enqueue client.
+//! - [`auth`], [`config`], [`telemetry`], [`shutdown`]: the service around them.
+//!
+//! Dependencies point one way: `queue` → `pipeline` → `models`.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod models;
 pub mod pipeline;
+pub mod queue;
+pub mod shutdown;
+pub mod telemetry;
 
 pub use pipeline::{Engine, ScoreError};

@@ -24,14 +24,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Consumes LivenessDetection jobs from RabbitMQ and publishes their results.
+    Worker,
     /// Scores one or two image files without a broker and prints the BWS response JSON.
     Score(cmd::score::Args),
+    /// Publishes a job (confirmed) and, with --wait, prints its result.
+    Enqueue(cmd::enqueue::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Worker => cmd::worker::run(cli.config.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Score(args) => cmd::score::run(cli.config.as_deref(), args),
+        Command::Enqueue(args) => cmd::enqueue::run(cli.config.as_deref(), args),
     };
     match result {
         Ok(code) => code,

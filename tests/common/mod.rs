@@ -72,3 +72,13 @@ pub fn load_rgb(name: &str) -> image::RgbImage {
         .expect("decode")
         .to_rgb8()
 }
+pub mod attacks;
+
+pub fn score_files_request(names: &[&str], tags: &[&str]) -> LivenessDetectionRequest {
+    let files: Vec<Vec<u8>> = names.iter().map(|n| read(n)).collect();
+    let mut images: Vec<(&[u8], &[&str])> = files.iter().map(|f| (f.as_slice(), &[][..])).collect();
+    if let Some(last) = images.last_mut() {
+        last.1 = tags;
+    }
+    request(&images)
+}

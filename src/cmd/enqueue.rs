@@ -1,0 +1,79 @@
+//! `liveness enqueue IMG [IMG2] [--tag T] [--reference-number R] [--wait]`: publish a job
+//! (confirmed) and optionally wait for and print its result.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine as _;
+use liveness::api::{ImageData, LivenessDetectionRequest};
+use liveness::config::Settings;
+use liveness::queue::client::{JobOptions, enqueue};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// One or two image files.
+    #[arg(required = true, num_args = 1..)]
+    images: Vec<PathBuf>,
+    /// Challenge tag of the last image (up, down, left, right, any). Repeatable.
+    #[arg(long = "tag", short = 't')]
+    tags: Vec<String>,
+    /// Echoed in the result's `reference-number` header.
+    #[arg(long)]
+    reference_number: Option<String>,
+    /// JWT sent as `authorization: Bearer <token>` (needed when the workers check auth).
+    #[arg(long, env = "LIVENESS_TOKEN")]
+    token: Option<String>,
+    /// Answer 408 instead of scoring when no worker started the job within this many seconds.
+    #[arg(long)]
+    deadline_seconds: Option<u64>,
+    /// Wait for the result and print it.
+    #[arg(long)]
+    wait: bool,
+    /// How long to wait for the result, seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config)?;
+    let mut live_images = Vec::new();
+    for path in &args.images {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        live_images.push(ImageData {
+            image: base64::engine::general_purpose::STANDARD.encode(bytes),
+            tags: Vec::new(),
+        });
+    }
+    if let Some(last) = live_images.last_mut() {
+        last.tags = args.tags.clone();
+    }
+    let body = serde_json::to_vec(&LivenessDetectionRequest { live_images })?;
+    let opts = JobOptions {
+        reference_number: args.reference_number.clone(),
+        token: args.token.clone(),
+        deadline: args.deadline_seconds.map(|s| {
+            chrono::Utc::now()
+                + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
+        }),
+        wait: args.wait.then(|| Duration::from_secs(args.timeout)),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (job_id, reply) = runtime.block_on(enqueue(&settings.amqp, &body, &opts))?;
+    eprintln!("jobid {job_id}");
+    match reply {
+        None => Ok(ExitCode::SUCCESS),
+        Some(reply) => {
+            eprintln!("status {}", reply.status);
+            println!("{}", String::from_utf8_lossy(&reply.body));
+            Ok(if reply.status == 200 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+    }
+}

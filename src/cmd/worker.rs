@@ -1,0 +1,52 @@
+//! `liveness worker`: consume jobs until SIGTERM/SIGINT.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use liveness::config::Settings;
+use liveness::queue::job::JobContext;
+use liveness::queue::worker::Worker;
+use liveness::{Engine, shutdown, telemetry};
+use tokio::sync::Semaphore;
+
+pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
+    let settings = Settings::load(config)?;
+    telemetry::init_logging(&settings.telemetry);
+    let threads = settings.worker.threads();
+    // Scoring runs on tokio's blocking pool (bounded by the permits); the reactor itself
+    // needs little: one thread for AMQP and the metrics endpoint.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(threads.max(1) + 1)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        if settings.auth.enabled && settings.auth.key_list().is_empty() {
+            anyhow::bail!("auth.enabled is true but no key is set (LIVENESS__AUTH__KEYS)");
+        }
+        let engine = Engine::new(settings.clone(), threads)?;
+        let metrics = telemetry::Metrics::new()?;
+        if !settings.telemetry.metrics_addr.is_empty() {
+            let addr = telemetry::serve(&settings.telemetry.metrics_addr, metrics.clone()).await?;
+            tracing::info!(%addr, "metrics and health endpoint");
+        }
+        let stop = shutdown::on_signals()?;
+        let worker = Worker {
+            amqp: Arc::new(settings.amqp.clone()),
+            worker: settings.worker.clone(),
+            ctx: Arc::new(JobContext {
+                scorer: Arc::new(engine),
+                auth: settings.auth.clone(),
+                permits: Arc::new(Semaphore::new(threads)),
+                metrics,
+            }),
+        };
+        tracing::info!(
+            threads,
+            version = env!("CARGO_PKG_VERSION"),
+            "worker starting"
+        );
+        worker.run(stop).await;
+        Ok(())
+    })
+}

@@ -1,0 +1,268 @@
+//! The consume loop: connect, declare, consume with manual acks, answer every job, and come back
+//! after losing the broker. Shutdown drains: every job received gets its result before exit.
+//!
+//! Order of steps for one job, and why: score → publish the result → wait for the broker's
+//! confirm → ack the job. Acking only after the confirm means a crash at any point leaves the
+//! job unacked, so the broker redelivers it (at-least-once; duplicates carry the same `jobid`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{Instrument, info, info_span, warn};
+
+use super::envelope::{JobMeta, JobResult, result_properties};
+use super::job::JobContext;
+use super::topology;
+use crate::config::{AmqpSettings, WorkerSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("AMQP: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("the broker refused (nacked) the result")]
+    Nacked,
+}
+
+/// Publishes a result to the results exchange (routing key = status code) and, when the job
+/// asked for it, to its `reply_to` queue, and waits for the broker to confirm both.
+pub async fn publish_result(
+    channel: &Channel,
+    amqp: &AmqpSettings,
+    meta: &JobMeta,
+    result: &JobResult,
+) -> Result<(), PublishError> {
+    let props = result_properties(meta, result);
+    let mut pending = vec![
+        channel
+            .basic_publish(
+                amqp.results_exchange.as_str().into(),
+                result.status.to_string().into(),
+                BasicPublishOptions::default(),
+                &result.body,
+                props.clone(),
+            )
+            .await?,
+    ];
+    if let Some(reply_to) = &meta.reply_to {
+        pending.push(
+            channel
+                .basic_publish(
+                    "".into(),
+                    reply_to.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &result.body,
+                    props,
+                )
+                .await?,
+        );
+    }
+    for confirm in pending {
+        if !confirm.await?.is_ack() {
+            return Err(PublishError::Nacked);
+        }
+    }
+    Ok(())
+}
+
+/// Answers one delivery: handle, publish confirmed, then ack.
+async fn process(
+    mut delivery: Delivery,
+    publisher: Channel,
+    amqp: Arc<AmqpSettings>,
+    ctx: Arc<JobContext>,
+) {
+    let meta = JobMeta::from_delivery(&delivery.properties, &delivery.data);
+    let span = info_span!(
+        "job",
+        jobid = %meta.job_id,
+        reference_number = meta.reference_number.as_deref().unwrap_or(""),
+        redelivered = delivery.redelivered,
+    );
+    async move {
+        ctx.metrics.in_flight.inc();
+        let body = std::mem::take(&mut delivery.data);
+        let result = ctx.handle(&meta, body).await;
+        match publish_result(&publisher, &amqp, &meta, &result).await {
+            Ok(()) => {
+                if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
+                    // The result is out; the broker will redeliver and a duplicate follows.
+                    warn!(error = %e, "result confirmed but the ack failed; the job will be answered again");
+                }
+                let start = meta.published_at.unwrap_or(meta.received_at);
+                let elapsed = (chrono::Utc::now() - start).to_std().unwrap_or_default();
+                ctx.metrics.job_seconds.observe(elapsed.as_secs_f64());
+                ctx.metrics.jobs.with_label_values(&[&result.status.to_string()]).inc();
+                info!(status = result.status, "job answered");
+            }
+            Err(PublishError::Nacked) => {
+                // Requeue: the retry counts against the delivery limit, so it cannot loop forever.
+                warn!("the broker refused the result; requeueing the job");
+                let _ = delivery
+                    .acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await;
+            }
+            Err(e) => {
+                warn!(error = %e, "result not confirmed; the job stays unacked and the broker will redeliver it");
+            }
+        }
+        ctx.metrics.in_flight.dec();
+    }
+    .instrument(span)
+    .await
+}
+
+/// How a session with the broker ended.
+enum SessionEnd {
+    Shutdown,
+    Lost(String),
+}
+
+pub struct Worker {
+    pub amqp: Arc<AmqpSettings>,
+    pub worker: WorkerSettings,
+    pub ctx: Arc<JobContext>,
+}
+
+impl Worker {
+    fn prefetch(&self) -> u16 {
+        if self.amqp.prefetch > 0 {
+            self.amqp.prefetch
+        } else {
+            u16::try_from(self.ctx.permits.available_permits().max(1) * 2).unwrap_or(u16::MAX)
+        }
+    }
+
+    /// Runs until `shutdown` turns true: reconnects with capped exponential backoff and
+    /// jitter whenever the broker goes away.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut delay = self.amqp.reconnect_initial_ms.max(1);
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let started = Instant::now();
+            match self.session(&mut shutdown).await {
+                Ok(SessionEnd::Shutdown) => return,
+                Ok(SessionEnd::Lost(reason)) => warn!(%reason, "lost the broker"),
+                Err(e) => warn!(error = %e, "cannot reach the broker"),
+            }
+            self.ctx.metrics.set_ready(false);
+            // A session that lasted a while was a success: start the backoff again.
+            if started.elapsed() > Duration::from_secs(30) {
+                delay = self.amqp.reconnect_initial_ms.max(1);
+            }
+            let jitter = fastrand::u64(0..=delay / 2);
+            let wait = Duration::from_millis(delay + jitter);
+            info!(wait_ms = wait.as_millis() as u64, "reconnecting");
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+            delay = (delay * 2).min(self.amqp.reconnect_max_ms.max(1));
+        }
+    }
+
+    async fn session(
+        &self,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<SessionEnd, lapin::Error> {
+        // The connection name shows in the management UI and `rabbitmqctl list_connections`.
+        let name = format!(
+            "liveness worker pid {} ({})",
+            std::process::id(),
+            self.amqp.job_queue
+        );
+        let conn = Connection::connect(
+            &self.amqp.url,
+            ConnectionProperties::default().with_connection_name(name.into()),
+        )
+        .await?;
+        let consume = conn.create_channel().await?;
+        let publisher = conn.create_channel().await?;
+        topology::declare(&consume, &self.amqp).await?;
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        consume
+            .basic_qos(self.prefetch(), BasicQosOptions::default())
+            .await?;
+        let tag = format!(
+            "liveness-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut consumer = consume
+            .basic_consume(
+                self.amqp.job_queue.as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        self.ctx.metrics.set_ready(true);
+        info!(queue = %self.amqp.job_queue, prefetch = self.prefetch(), "consuming");
+        let mut tasks = JoinSet::new();
+        let spawn = |tasks: &mut JoinSet<()>, d: Delivery| {
+            tasks.spawn(process(
+                d,
+                publisher.clone(),
+                self.amqp.clone(),
+                self.ctx.clone(),
+            ));
+        };
+        let lost = loop {
+            tokio::select! {
+                _ = shutdown.changed() => break None,
+                next = consumer.next() => match next {
+                    Some(Ok(d)) => spawn(&mut tasks, d),
+                    Some(Err(e)) => break Some(e.to_string()),
+                    None => break Some("the broker cancelled the consumer".to_string()),
+                },
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        };
+        self.ctx.metrics.set_ready(false);
+        if let Some(reason) = lost {
+            // Unacked jobs of this connection go back to the queue when it closes; the
+            // tasks still running cannot ack them any more, so they are stopped.
+            tasks.abort_all();
+            let _ = conn.close(320, "connection lost".into()).await;
+            return Ok(SessionEnd::Lost(reason));
+        }
+        // Shutdown: no new deliveries, but everything the broker already sent is answered.
+        info!(in_flight = tasks.len(), "shutting down: draining");
+        let deadline = Instant::now() + Duration::from_secs(self.worker.drain_seconds);
+        let _ = consume
+            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+            .await;
+        while let Ok(Some(Ok(d))) = tokio::time::timeout_at(deadline, consumer.next()).await {
+            spawn(&mut tasks, d);
+        }
+        while let Ok(Some(_)) = tokio::time::timeout_at(deadline, tasks.join_next()).await {}
+        if !tasks.is_empty() {
+            warn!(
+                unfinished = tasks.len(),
+                "drain time over; unfinished jobs will be redelivered"
+            );
+            tasks.abort_all();
+        }
+        let _ = conn.close(200, "shutdown".into()).await;
+        info!("stopped");
+        Ok(SessionEnd::Shutdown)
+    }
+}

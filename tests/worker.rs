@@ -1,0 +1,633 @@
+//! The worker against the real RabbitMQ on 127.0.0.1:5672 with the real models.
+//! Every test uses its own queue names, so tests can run in parallel.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_lite::StreamExt;
+use lapin::options::*;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use liveness::api::LivenessDetectionResponse;
+use liveness::config::{AmqpSettings, AuthSettings, Settings, WorkerSettings};
+use liveness::queue::client::{JobOptions, enqueue};
+use liveness::queue::job::{JobContext, Scorer};
+use liveness::queue::worker::Worker;
+use liveness::{ScoreError, telemetry};
+use tokio::sync::{Semaphore, watch};
+
+const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+fn amqp(prefix: &str) -> AmqpSettings {
+    let id = format!("test.{prefix}.{}", uuid::Uuid::new_v4().simple());
+    let mut a = Settings::defaults().unwrap().amqp;
+    a.url = URL.into();
+    a.job_queue = id.clone();
+    a.dead_letter_exchange = format!("{id}.dlx");
+    a.dead_letter_queue = format!("{id}.dead");
+    a.results_exchange = format!("{id}.results");
+    a.results_queue = format!("{id}.results");
+    a.reconnect_initial_ms = 100;
+    a.reconnect_max_ms = 1000;
+    a
+}
+
+fn no_auth() -> AuthSettings {
+    AuthSettings {
+        enabled: false,
+        keys: String::new(),
+        audience: "BWS".into(),
+        leeway_seconds: 0,
+    }
+}
+
+/// The engine, with a fault switch: a body containing `PANIC-NOW` panics inside scoring.
+struct FaultyEngine;
+
+impl Scorer for FaultyEngine {
+    fn score_json(&self, body: &[u8]) -> Result<LivenessDetectionResponse, ScoreError> {
+        if body.windows(9).any(|w| w == b"PANIC-NOW") {
+            panic!("injected fault");
+        }
+        common::engine().score_json(body)
+    }
+}
+
+struct InProcess {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn start_worker(amqp: &AmqpSettings, auth: AuthSettings) -> InProcess {
+    let metrics = telemetry::Metrics::new().unwrap();
+    let worker = Worker {
+        amqp: Arc::new(amqp.clone()),
+        worker: WorkerSettings {
+            threads: 2,
+            drain_seconds: 30,
+        },
+        ctx: Arc::new(JobContext {
+            scorer: Arc::new(FaultyEngine),
+            auth,
+            permits: Arc::new(Semaphore::new(2)),
+            metrics,
+        }),
+    };
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(async move { worker.run(rx).await });
+    InProcess { stop, task }
+}
+
+impl InProcess {
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(40), self.task).await;
+    }
+}
+
+async fn channel() -> (Connection, Channel) {
+    let conn = Connection::connect(URL, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    (conn, ch)
+}
+
+async fn cleanup(a: &AmqpSettings) {
+    let (conn, ch) = channel().await;
+    for q in [&a.job_queue, &a.dead_letter_queue, &a.results_queue] {
+        let _ = ch
+            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+    for x in [&a.results_exchange, &a.dead_letter_exchange] {
+        let _ = ch
+            .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+    let _ = conn.close(200, "bye".into()).await;
+}
+
+fn header_str(h: &FieldTable, name: &str) -> Option<String> {
+    h.inner()
+        .iter()
+        .find(|(k, _)| k.as_str() == name)
+        .map(|(_, v)| match v {
+            AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+            AMQPValue::LongInt(i) => i.to_string(),
+            other => format!("{other:?}"),
+        })
+}
+
+/// Publishes a raw job (declaring the topology first) and returns its job id.
+async fn publish_raw(
+    ch: &Channel,
+    a: &AmqpSettings,
+    body: &[u8],
+    headers: FieldTable,
+    reply_to: Option<&str>,
+) -> String {
+    liveness::queue::topology::declare(ch, a).await.unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut props = BasicProperties::default()
+        .with_message_id(id.as_str().into())
+        .with_correlation_id(id.as_str().into())
+        .with_delivery_mode(2)
+        .with_headers(headers);
+    if let Some(r) = reply_to {
+        props = props.with_reply_to(r.into());
+    }
+    let confirm = ch
+        .basic_publish(
+            "".into(),
+            a.job_queue.as_str().into(),
+            BasicPublishOptions::default(),
+            body,
+            props,
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(confirm.is_ack());
+    id
+}
+
+/// Reads results from the bookkeeping queue until `n` arrived or the timeout passes:
+/// job id -> (status, body) for each message (duplicates kept in order).
+async fn collect_results(
+    a: &AmqpSettings,
+    n: usize,
+    timeout: Duration,
+) -> Vec<(String, u16, Vec<u8>)> {
+    let (conn, ch) = channel().await;
+    liveness::queue::topology::declare(&ch, a).await.unwrap();
+    let mut consumer = ch
+        .basic_consume(
+            a.results_queue.as_str().into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let end = tokio::time::Instant::now() + timeout;
+    while out.len() < n {
+        match tokio::time::timeout_at(end, consumer.next()).await {
+            Ok(Some(Ok(d))) => {
+                let h = d.properties.headers().clone().unwrap_or_default();
+                let id = header_str(&h, "jobid").unwrap_or_default();
+                let status = header_str(&h, "status-code")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                out.push((id, status, d.data));
+            }
+            _ => break,
+        }
+    }
+    let _ = conn.close(200, "bye".into()).await;
+    out
+}
+
+fn image_job(names: &[&str], tags: &[&str]) -> Vec<u8> {
+    serde_json::to_vec(&common::score_files_request(names, tags)).unwrap()
+}
+
+fn json(v: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(v).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_and_two_image_jobs_answer_like_score_with_the_bws_headers() {
+    let a = amqp("match");
+    let w = start_worker(&a, no_auth());
+    for (names, tags) in [
+        (&["bioid/challenge_right_1.png"][..], &[][..]),
+        (
+            &["bioid/challenge_right_1.png", "bioid/challenge_right_2.png"][..],
+            &["right"][..],
+        ),
+    ] {
+        let body = image_job(names, tags);
+        let opts = JobOptions {
+            reference_number: Some("REF-42".into()),
+            wait: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        let (job_id, reply) = enqueue(&a, &body, &opts).await.unwrap();
+        let reply = reply.expect("a reply on reply_to");
+        assert_eq!(reply.status, 200);
+        let expected = serde_json::to_value(common::engine().score_json(&body).unwrap()).unwrap();
+        assert_eq!(json(&reply.body), expected, "same body as `liveness score`");
+        assert_eq!(
+            header_str(&reply.headers, "jobid").as_deref(),
+            Some(job_id.as_str())
+        );
+        assert_eq!(
+            header_str(&reply.headers, "reference-number").as_deref(),
+            Some("REF-42")
+        );
+        assert_eq!(
+            header_str(&reply.headers, "bws-version").as_deref(),
+            Some(env!("CARGO_PKG_VERSION"))
+        );
+        assert_eq!(
+            header_str(&reply.headers, "status-code").as_deref(),
+            Some("200")
+        );
+        let date = header_str(&reply.headers, "date").unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc2822(&date).is_ok(),
+            "RFC 1123 date: {date}"
+        );
+    }
+    // The bookkeeping queue got both results too, with the same bodies.
+    let results = collect_results(&a, 2, Duration::from_secs(10)).await;
+    assert_eq!(results.len(), 2);
+    assert!(results.iter().all(|(_, s, _)| *s == 200));
+    w.stop().await;
+    cleanup(&a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_jobs_get_their_status_and_the_worker_goes_on() {
+    let a = amqp("bad");
+    let w = start_worker(&a, no_auth());
+    let (conn, ch) = channel().await;
+    let deadline = |v: &str| {
+        let mut h = FieldTable::default();
+        h.insert(
+            ShortString::from("deadline"),
+            AMQPValue::LongString(v.into()),
+        );
+        h
+    };
+    let good = image_job(&["bioid/photo.png"], &[]);
+    let three = image_job(
+        &["bioid/photo.png", "bioid/photo.png", "bioid/photo.png"],
+        &[],
+    );
+    let tag = image_job(&["bioid/photo.png", "bioid/photo.png"], &["sideways"]);
+    let cases: Vec<(&str, Vec<u8>, FieldTable, u16, &str)> = vec![
+        (
+            "bad json",
+            b"{not json".to_vec(),
+            FieldTable::default(),
+            400,
+            "not valid JSON",
+        ),
+        (
+            "bad base64",
+            br#"{"liveImages":[{"image":"%%%"}]}"#.to_vec(),
+            FieldTable::default(),
+            400,
+            "base64",
+        ),
+        (
+            "undecodable",
+            br#"{"liveImages":[{"image":"aGVsbG8gd29ybGQ="}]}"#.to_vec(),
+            FieldTable::default(),
+            400,
+            "not supported",
+        ),
+        ("three images", three, FieldTable::default(), 400, "got 3"),
+        (
+            "unknown tag",
+            tag,
+            FieldTable::default(),
+            400,
+            "unknown tag",
+        ),
+        (
+            "expired deadline",
+            good.clone(),
+            deadline("2001-01-01T00:00:00Z"),
+            408,
+            "deadline",
+        ),
+        (
+            "unreadable deadline",
+            good.clone(),
+            deadline("soon"),
+            400,
+            "deadline",
+        ),
+        (
+            "panic",
+            br#"{"liveImages":[],"x":"PANIC-NOW"}"#.to_vec(),
+            FieldTable::default(),
+            500,
+            "injected fault",
+        ),
+        (
+            "good after all that",
+            good.clone(),
+            FieldTable::default(),
+            200,
+            "SUCCEEDED",
+        ),
+    ];
+    let mut ids = HashMap::new();
+    for (name, body, headers, status, text) in &cases {
+        let id = publish_raw(&ch, &a, body, headers.clone(), None).await;
+        ids.insert(id, (*name, *status, *text));
+    }
+    let results = collect_results(&a, cases.len(), Duration::from_secs(60)).await;
+    assert_eq!(results.len(), cases.len());
+    for (id, status, body) in results {
+        let (name, want, text) = ids[&id];
+        assert_eq!(status, want, "{name}");
+        let text_body = String::from_utf8_lossy(&body);
+        assert!(text_body.contains(text), "{name}: {text_body}");
+        if want != 200 {
+            let v = json(&body);
+            assert!(
+                v["code"].is_string() && v["message"].is_string(),
+                "{name}: BWS error body"
+            );
+        }
+    }
+    let _ = conn.close(200, "bye".into()).await;
+    w.stop().await;
+    cleanup(&a).await;
+}
+
+fn jwt(key: &str, aud: &str, exp_offset: i64) -> String {
+    #[derive(serde::Serialize)]
+    struct C<'a> {
+        iss: &'a str,
+        sub: &'a str,
+        aud: &'a str,
+        exp: i64,
+    }
+    let claims = C {
+        iss: "client",
+        sub: "client",
+        aud,
+        exp: chrono::Utc::now().timestamp() + exp_offset,
+    };
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auth_only_a_valid_token_is_scored() {
+    let a = amqp("auth");
+    let auth = AuthSettings {
+        enabled: true,
+        keys: "secret-1".into(),
+        audience: "BWS".into(),
+        leeway_seconds: 0,
+    };
+    let w = start_worker(&a, auth);
+    let body = image_job(&["bioid/photo.png"], &[]);
+    let cases = [
+        ("no token", None, 401),
+        ("wrong signature", Some(jwt("other", "BWS", 300)), 401),
+        ("expired", Some(jwt("secret-1", "BWS", -300)), 401),
+        ("wrong audience", Some(jwt("secret-1", "NOT-BWS", 300)), 401),
+        ("valid", Some(jwt("secret-1", "BWS", 300)), 200),
+    ];
+    for (name, token, status) in cases {
+        let opts = JobOptions {
+            token,
+            wait: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        let (_, reply) = enqueue(&a, &body, &opts).await.unwrap();
+        let reply = reply.unwrap();
+        assert_eq!(
+            reply.status,
+            status,
+            "{name}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        if status == 401 {
+            assert_eq!(json(&reply.body)["code"], "Unauthenticated", "{name}");
+        }
+    }
+    w.stop().await;
+    cleanup(&a).await;
+}
+
+/// A worker process of the real binary, configured for the test's queues.
+fn spawn_worker(a: &AmqpSettings, threads: usize, prefetch: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_liveness"))
+        .arg("worker")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("LIVENESS__AMQP__URL", &a.url)
+        .env("LIVENESS__AMQP__JOB_QUEUE", &a.job_queue)
+        .env(
+            "LIVENESS__AMQP__DEAD_LETTER_EXCHANGE",
+            &a.dead_letter_exchange,
+        )
+        .env("LIVENESS__AMQP__DEAD_LETTER_QUEUE", &a.dead_letter_queue)
+        .env("LIVENESS__AMQP__RESULTS_EXCHANGE", &a.results_exchange)
+        .env("LIVENESS__AMQP__RESULTS_QUEUE", &a.results_queue)
+        .env("LIVENESS__AMQP__PREFETCH", prefetch.to_string())
+        .env("LIVENESS__AMQP__RECONNECT_INITIAL_MS", "100")
+        .env("LIVENESS__WORKER__THREADS", threads.to_string())
+        .env("LIVENESS__TELEMETRY__METRICS_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args(["-s", sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn peak_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+async fn publish_many(a: &AmqpSettings, body: &[u8], n: usize) -> HashSet<String> {
+    let (conn, ch) = channel().await;
+    let mut ids = HashSet::new();
+    for _ in 0..n {
+        ids.insert(publish_raw(&ch, a, body, FieldTable::default(), None).await);
+    }
+    let _ = conn.close(200, "bye".into()).await;
+    ids
+}
+
+async fn queue_depth(a: &AmqpSettings) -> u32 {
+    let (conn, ch) = channel().await;
+    let q = ch
+        .queue_declare(
+            a.job_queue.as_str().into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let _ = conn.close(200, "bye".into()).await;
+    q.message_count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_loses_no_job() {
+    let a = amqp("kill");
+    let body = image_job(
+        &["bioid/challenge_right_1.png", "bioid/challenge_right_2.png"],
+        &["right"],
+    );
+    let ids = publish_many(&a, &body, 12).await;
+    let mut first = spawn_worker(&a, 1, 12);
+    // Wait for the first result: the worker then holds unacked jobs (prefetch 12).
+    let early = collect_results(&a, 1, Duration::from_secs(60)).await;
+    assert_eq!(early.len(), 1, "the first worker answered a job");
+    signal(&first, "KILL");
+    let _ = first.wait();
+    let mut second = spawn_worker(&a, 2, 4);
+    let mut answered: HashSet<String> = early.into_iter().map(|(id, _, _)| id).collect();
+    let end = Instant::now() + Duration::from_secs(120);
+    while answered.len() < ids.len() && Instant::now() < end {
+        for (id, status, _) in collect_results(&a, ids.len(), Duration::from_secs(5)).await {
+            assert_eq!(status, 200);
+            answered.insert(id);
+        }
+    }
+    signal(&second, "TERM");
+    let _ = second.wait();
+    assert_eq!(answered, ids, "every job got a result (duplicates allowed)");
+    assert_eq!(queue_depth(&a).await, 0);
+    cleanup(&a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_burst_answers_every_received_job() {
+    let a = amqp("term");
+    let body = image_job(&["bioid/photo.png", "bioid/photo.png"], &[]);
+    let ids = publish_many(&a, &body, 30).await;
+    let mut w = spawn_worker(&a, 2, 8);
+    let early = collect_results(&a, 1, Duration::from_secs(60)).await;
+    assert_eq!(early.len(), 1);
+    signal(&w, "TERM");
+    let status = w.wait().unwrap();
+    assert!(status.success(), "clean exit: {status:?}");
+    let mut answered: HashSet<String> = early.into_iter().map(|(id, _, _)| id).collect();
+    for (id, _, _) in collect_results(&a, ids.len(), Duration::from_secs(3)).await {
+        answered.insert(id);
+    }
+    // What is left in the queue was never delivered to the worker: nothing it received
+    // went back unanswered.
+    let (conn, ch) = channel().await;
+    let mut left = 0;
+    while let Some(m) = ch
+        .basic_get(
+            a.job_queue.as_str().into(),
+            BasicGetOptions { no_ack: true },
+        )
+        .await
+        .unwrap()
+    {
+        assert!(
+            !m.delivery.redelivered,
+            "a job the worker had received went back unanswered"
+        );
+        left += 1;
+    }
+    let _ = conn.close(200, "bye".into()).await;
+    assert!(
+        answered.len() < ids.len(),
+        "the burst was still running at SIGTERM"
+    );
+    assert_eq!(answered.len() + left, ids.len());
+    cleanup(&a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_reconnects_after_the_broker_closes_its_connection() {
+    let a = amqp("reconnect");
+    let mut w = spawn_worker(&a, 2, 4);
+    let body = image_job(&["bioid/photo.png"], &[]);
+    let before = publish_many(&a, &body, 2).await;
+    assert_eq!(
+        collect_results(&a, 2, Duration::from_secs(60)).await.len(),
+        2
+    );
+    // Close the worker's connection from the broker side.
+    let list = Command::new("rabbitmqctl")
+        .args(["list_connections", "-q", "pid", "client_properties"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    let pid = text
+        .lines()
+        .find(|l| l.contains(&format!("liveness worker pid {}", w.id())))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the worker's connection is listed")
+        .to_string();
+    let closed = Command::new("rabbitmqctl")
+        .args(["close_connection", &pid, "test: broker-side close"])
+        .status()
+        .unwrap();
+    assert!(closed.success());
+    // Jobs published while it is away are all answered after it reconnects.
+    let during = publish_many(&a, &body, 5).await;
+    let results = collect_results(&a, 5, Duration::from_secs(60)).await;
+    let got: HashSet<String> = results.into_iter().map(|(id, _, _)| id).collect();
+    assert_eq!(got, during);
+    assert!(before.is_disjoint(&during));
+    signal(&w, "TERM");
+    let _ = w.wait();
+    cleanup(&a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_jobs_are_all_answered_with_bounded_memory() {
+    let a = amqp("thousand");
+    let body = image_job(&["bioid/photo.png"], &[]);
+    let ids = publish_many(&a, &body, 1000).await;
+    let mut w = spawn_worker(&a, 2, 0);
+    let results = collect_results(&a, 1000, Duration::from_secs(300)).await;
+    let peak = peak_rss_kb(w.id());
+    signal(&w, "TERM");
+    let _ = w.wait();
+    let got: Vec<String> = results.iter().map(|(id, _, _)| id.clone()).collect();
+    let unique: HashSet<String> = got.iter().cloned().collect();
+    assert_eq!(unique, ids, "every job answered");
+    assert_eq!(
+        got.len(),
+        1000,
+        "exactly once each (no redelivery happened)"
+    );
+    assert!(results.iter().all(|(_, s, _)| *s == 200));
+    assert_eq!(queue_depth(&a).await, 0, "nothing left in the job queue");
+    let peak = peak.expect("peak RSS of the worker");
+    eprintln!("worker peak RSS after 1000 jobs: {} MB", peak / 1024);
+    assert!(peak < 400 * 1024, "peak RSS {} MB", peak / 1024);
+    cleanup(&a).await;
+}
