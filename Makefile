@@ -4,7 +4,7 @@ CARGO ?= cargo
 IMG ?= ../shared/data/bioid/challenge_right_1.png
 export ORT_DYLIB_PATH ?= $(CURDIR)/runtime/onnxruntime/libonnxruntime.so.1.32.0
 
-.PHONY: setup build run test bench eval clean
+.PHONY: setup build run score test bench eval clean
 
 ## Fetch ONNX Runtime (PyPI wheel) and the models (mirror or upstream), checksummed. Idempotent.
 setup:
@@ -13,8 +13,12 @@ setup:
 build: setup
 	$(CARGO) build --release --locked
 
-## Run the service's main command (scores the images in IMG).
+## Run the service: the worker, consuming from RabbitMQ (LIVENESS__AMQP__URL, default 127.0.0.1:5672).
 run: build
+	./target/release/liveness worker
+
+## Score the image(s) in IMG without a broker and print the BWS response.
+score: build
 	./target/release/liveness score $(IMG) --pretty
 
 ## Every test: formatting, lints, unit and integration tests with the real models.
