@@ -86,7 +86,9 @@ pub fn decide(
         match a.texture_score {
             Some(s) => {
                 scores.push(s);
-                if s < settings.texture.threshold {
+                if let Some(why) = &a.texture_untrusted {
+                    errors.push(job_error("RejectedByPassiveLiveDetection", prefix(i, why)));
+                } else if s < settings.texture.threshold {
                     errors.push(job_error(
                         "RejectedByPassiveLiveDetection",
                         prefix(

@@ -65,6 +65,9 @@ pub struct ImageAnalysis {
     pub errors: Vec<JobError>,
     pub face: Option<FoundFace>,
     pub texture_score: Option<f64>,
+    /// Why the texture score cannot be trusted although it was computed (the face is too dark
+    /// or too bright: darkened photos of photos score live, see docs/thresholds.md).
+    pub texture_untrusted: Option<String>,
 }
 
 /// Result of the quarter-turn search.
@@ -207,6 +210,7 @@ impl Engine {
                 errors,
                 face: None,
                 texture_score: None,
+                texture_untrusted: None,
             });
         };
         let min_other = main.bbox[2] * self.settings.detector.other_face_min_ratio;
@@ -231,6 +235,7 @@ impl Engine {
                 errors,
                 face: None,
                 texture_score: None,
+                texture_untrusted: None,
             });
         }
         let reason = quality::suitability(&main, w, h);
@@ -279,6 +284,16 @@ impl Engine {
             }
             _ => {}
         }
+        let texture_untrusted = (stats.mean_luma < q.exposure_low || stats.mean_luma > q.exposure_high)
+            .then(|| {
+                format!(
+                    "the face is too {} (mean luminance {:.0}, outside {:.0}..{:.0}) for a trustworthy texture check",
+                    if stats.mean_luma < q.exposure_low { "dark" } else { "bright" },
+                    stats.mean_luma,
+                    q.exposure_low,
+                    q.exposure_high
+                )
+            });
         let texture_score = if usable {
             let s = texture::score(models, &located.image, main.bbox)?;
             if let Some(f) = properties.faces.first_mut() {
@@ -298,6 +313,7 @@ impl Engine {
                 gray,
             }),
             texture_score,
+            texture_untrusted,
         })
     }
 }

@@ -143,7 +143,7 @@ impl Worker {
         if self.amqp.prefetch > 0 {
             self.amqp.prefetch
         } else {
-            u16::try_from(self.ctx.permits.available_permits().max(1) * 2).unwrap_or(u16::MAX)
+            u16::try_from(self.worker.threads() * 2).unwrap_or(u16::MAX)
         }
     }
 
