@@ -59,8 +59,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function("quality", |b| {
             b.iter(|| {
                 let (w, h) = decoded.rgb.dimensions();
-                let gray = image::to_gray(&decoded.rgb);
-                let stats = quality::patch_stats(&gray, w, h, &det);
+                let stats = quality::patch_stats(&decoded.rgb, &det);
                 (
                     quality::suitability(&det, w, h),
                     quality::thumbnail_fits(&det, &settings.quality, w, h),

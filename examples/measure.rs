@@ -568,8 +568,7 @@ fn face_width(ctx: &Ctx) -> Result<()> {
             let got = ctx.texture(&mut m, &small)?;
             let r = match got {
                 Some((d, tex)) => {
-                    let gray = limg::to_gray(&small);
-                    let st = quality::patch_stats(&gray, small.width(), small.height(), &d);
+                    let st = quality::patch_stats(&small, &d);
                     Some((d.bbox[2], tex, st.laplacian_variance))
                 }
                 None => None,
@@ -772,7 +771,7 @@ fn sharpness_exposure(ctx: &Ctx) -> Result<()> {
         let Some(d) = ctx.detect(&mut m, &img)?.into_iter().next() else {
             continue;
         };
-        let st = quality::patch_stats(&limg::to_gray(&img), img.width(), img.height(), &d);
+        let st = quality::patch_stats(&img, &d);
         lv.push(f64::from(st.laplacian_variance));
         luma.push(f64::from(st.mean_luma));
         if !n.contains("/nod/") {
@@ -800,7 +799,7 @@ fn sharpness_exposure(ctx: &Ctx) -> Result<()> {
             let Some((d, t)) = ctx.texture(&mut m, &b)? else {
                 continue;
             };
-            let st = quality::patch_stats(&limg::to_gray(&b), b.width(), b.height(), &d);
+            let st = quality::patch_stats(&b, &d);
             if SPOOFS.contains(&n) {
                 spoof.push(format!("{:.1}/{:.3}", st.laplacian_variance, t));
             } else {
@@ -836,7 +835,7 @@ fn sharpness_exposure(ctx: &Ctx) -> Result<()> {
             let Some((d, t)) = ctx.texture(&mut m, &img)? else {
                 continue;
             };
-            let st = quality::patch_stats(&limg::to_gray(&img), img.width(), img.height(), &d);
+            let st = quality::patch_stats(&img, &d);
             if SPOOFS.contains(&n) {
                 rows.push(format!("{:.0}/{:.3}", st.mean_luma, t));
             } else {
@@ -1324,7 +1323,7 @@ fn dark_spoofs(ctx: &Ctx) -> Result<()> {
             let b = brightness(&img, f);
             match ctx.texture(&mut m, &b)? {
                 Some((d, t)) => {
-                    let st = quality::patch_stats(&limg::to_gray(&b), b.width(), b.height(), &d);
+                    let st = quality::patch_stats(&b, &d);
                     line.push(format!("x{f}:{:.0}/{:.3}", st.mean_luma, t));
                 }
                 None => line.push(format!("x{f}:-")),

@@ -84,6 +84,7 @@ def main():
     a = ap.parse_args()
     yunet = session(f"{a.models}/yunet_s_dynamic.onnx")
     v2, v1se = session(f"{a.models}/minifasnet_v2.onnx"), session(f"{a.models}/minifasnet_v1se.onnx")
+    cv_yunet = cv2.FaceDetectorYN.create(f"{a.models}/yunet_s_dynamic.onnx", "", (320, 320), 0.6) if a.opencv_yunet else None
     for path in a.images:
         data = np.fromfile(path, np.uint8)
         times = {"decode": [], "detect": [], "texture": [], "total": []}
@@ -95,8 +96,8 @@ def main():
                 h, w = img.shape[:2]
                 s = min(1.0, 640.0 / max(w, h))
                 small = cv2.resize(img, (round(w * s), round(h * s)))
-                det = cv2.FaceDetectorYN.create(f"{a.models}/yunet_s_dynamic.onnx", "", (small.shape[1], small.shape[0]), 0.6)
-                _, faces = det.detect(small)
+                cv_yunet.setInputSize((small.shape[1], small.shape[0]))
+                _, faces = cv_yunet.detect(small)
                 box = [v / s for v in faces[0][:4]]
             else:
                 box = detect(yunet, img)

@@ -22,11 +22,11 @@ fn geometry(face: &FoundFace) -> FaceGeometry {
     }
 }
 
-fn gray(face: &FoundFace) -> Gray<'_> {
+fn gray<'a>(face: &FoundFace, luma: &'a [u8]) -> Gray<'a> {
     Gray {
         width: face.rgb.width() as usize,
         height: face.rgb.height() as usize,
-        data: &face.gray,
+        data: luma,
     }
 }
 
@@ -37,10 +37,15 @@ pub fn pair_motion(
     second: &FoundFace,
 ) -> Result<PairMotion, ScoreError> {
     let cfg = settings.motion.estimator();
+    // Gray frames are only needed here, for the two-image case.
+    let (l1, l2) = (
+        super::image::to_gray(&first.rgb),
+        super::image::to_gray(&second.rgb),
+    );
     let m = motion::estimate(
-        &gray(first),
+        &gray(first, &l1),
         &geometry(first),
-        &gray(second),
+        &gray(second, &l2),
         &geometry(second),
         &cfg,
     )

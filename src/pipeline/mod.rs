@@ -56,7 +56,6 @@ pub struct FoundFace {
     pub detection: Detection,
     /// The upright working image (EXIF applied, scaled down if huge, then `rotated`).
     pub rgb: RgbImage,
-    pub gray: Vec<u8>,
 }
 
 /// The analysis of one image, before the pair-wise stages.
@@ -241,8 +240,7 @@ impl Engine {
         let reason = quality::suitability(&main, w, h);
         let fits =
             reason != Some(Unsuitable::BeyondBorder) && quality::thumbnail_fits(&main, q, w, h);
-        let gray = image::to_gray(&located.image);
-        let stats = quality::patch_stats(&gray, w, h, &main);
+        let stats = quality::patch_stats(&located.image, &main);
         assessments.push(quality::face_size(&main, q));
         assessments.push(quality::fully_visible(fits));
         assessments.push(quality::suitable(reason));
@@ -310,7 +308,6 @@ impl Engine {
             face: usable.then_some(FoundFace {
                 detection: main,
                 rgb,
-                gray,
             }),
             texture_score,
             texture_untrusted,

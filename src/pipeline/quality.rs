@@ -1,6 +1,8 @@
 //! Quality assessments of one face: image size, face size, full visibility (the eye-aligned
 //! thumbnail fits), landmark plausibility (`SuitableFace`), sharpness and exposure.
 
+use image::RgbImage;
+
 use super::face::{Detection, LEFT_EYE, LEFT_MOUTH, NOSE, RIGHT_EYE, RIGHT_MOUTH};
 use crate::api::QualityAssessment;
 use crate::config::QualitySettings;
@@ -155,8 +157,11 @@ pub fn thumbnail_fits(det: &Detection, q: &QualitySettings, img_w: u32, img_h: u
 const PATCH: usize = 96;
 
 /// An eye-aligned gray patch of the inner face (eyebrows to mouth, cheek to cheek), sampled
-/// bilinearly so that sharpness is measured at one scale whatever the face size.
-fn face_patch(gray: &[u8], width: u32, height: u32, det: &Detection) -> Vec<f32> {
+/// bilinearly so that sharpness is measured at one scale whatever the face size. Luma is
+/// computed per sample straight from the RGB buffer: no gray copy of the whole frame.
+fn face_patch(rgb: &RgbImage, det: &Detection) -> Vec<f32> {
+    let (width, height) = rgb.dimensions();
+    let raw = rgb.as_raw();
     let g = geometry(det);
     let l = &det.landmarks;
     let d = g.eye_distance;
@@ -174,7 +179,13 @@ fn face_patch(gray: &[u8], width: u32, height: u32, det: &Detection) -> Vec<f32>
         let (fx, fy) = (x - x0 as f32, y - y0 as f32);
         let x1 = (x0 + 1).min(w - 1);
         let y1 = (y0 + 1).min(h - 1);
-        let p = |xx: usize, yy: usize| f32::from(gray[yy * w + xx]);
+        // BT.601 luma, as `image::to_gray`.
+        let p = |xx: usize, yy: usize| {
+            let i = (yy * w + xx) * 3;
+            0.299 * f32::from(raw[i])
+                + 0.587 * f32::from(raw[i + 1])
+                + 0.114 * f32::from(raw[i + 2])
+        };
         (p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx) * (1.0 - fy)
             + (p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx) * fy
     };
@@ -219,8 +230,8 @@ pub struct PatchStats {
     pub mean_luma: f32,
 }
 
-pub fn patch_stats(gray: &[u8], width: u32, height: u32, det: &Detection) -> PatchStats {
-    let p = face_patch(gray, width, height, det);
+pub fn patch_stats(rgb: &RgbImage, det: &Detection) -> PatchStats {
+    let p = face_patch(rgb, det);
     PatchStats {
         laplacian_variance: laplacian_variance(&p),
         mean_luma: p.iter().sum::<f32>() / p.len() as f32,
