@@ -5,9 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
-use base64::Engine as _;
-use liveness::api::{ImageData, LivenessDetectionRequest};
 use liveness::config::Settings;
 use liveness::queue::client::{JobOptions, enqueue};
 
@@ -38,18 +35,8 @@ pub struct Args {
 
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(config)?;
-    let mut live_images = Vec::new();
-    for path in &args.images {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        live_images.push(ImageData {
-            image: base64::engine::general_purpose::STANDARD.encode(bytes),
-            tags: Vec::new(),
-        });
-    }
-    if let Some(last) = live_images.last_mut() {
-        last.tags = args.tags.clone();
-    }
-    let body = serde_json::to_vec(&LivenessDetectionRequest { live_images })?;
+    let request = super::request_from_files(&args.images, &args.tags)?;
+    let body = serde_json::to_vec(&request)?;
     let opts = JobOptions {
         reference_number: args.reference_number.clone(),
         token: args.token.clone(),

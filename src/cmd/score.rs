@@ -3,9 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
-use base64::Engine as _;
-use liveness::api::{ErrorBody, ImageData, LivenessDetectionRequest, StatusCode};
+use liveness::api::{ErrorBody, StatusCode};
 use liveness::config::Settings;
 use liveness::{Engine, ScoreError};
 
@@ -27,18 +25,7 @@ const EXIT_INVALID: u8 = 2;
 
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(config)?;
-    let mut live_images = Vec::with_capacity(args.images.len());
-    for path in &args.images {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        live_images.push(ImageData {
-            image: base64::engine::general_purpose::STANDARD.encode(bytes),
-            tags: Vec::new(),
-        });
-    }
-    if let Some(last) = live_images.last_mut() {
-        last.tags = args.tags.clone();
-    }
-    let request = LivenessDetectionRequest { live_images };
+    let request = super::request_from_files(&args.images, &args.tags)?;
     let engine = Engine::new(settings, 1)?;
     let print = |v: &dyn erased::Json| -> anyhow::Result<()> {
         println!("{}", v.to_json(args.pretty)?);

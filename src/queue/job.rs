@@ -59,34 +59,28 @@ impl JobContext {
         {
             return error(StatusCode::Unauthenticated, e.to_string());
         }
-        let expired = |deadline: &Option<Result<chrono::DateTime<Utc>, String>>| match deadline {
-            Some(Ok(d)) if Utc::now() > *d => Some(*d),
+        let past_deadline = || match &meta.deadline {
+            Some(Ok(d)) if Utc::now() > *d => Some(error(
+                StatusCode::DeadlineExceeded,
+                format!(
+                    "the job's deadline {} passed before scoring",
+                    d.to_rfc3339()
+                ),
+            )),
             _ => None,
         };
         if let Some(Err(e)) = &meta.deadline {
             return error(StatusCode::InvalidArgument, e.clone());
         }
-        if let Some(d) = expired(&meta.deadline) {
-            return error(
-                StatusCode::DeadlineExceeded,
-                format!(
-                    "the job's deadline {} passed before scoring",
-                    d.to_rfc3339()
-                ),
-            );
+        if let Some(answer) = past_deadline() {
+            return answer;
         }
         let Ok(_permit) = self.permits.clone().acquire_owned().await else {
             return error(StatusCode::Unavailable, "the worker is shutting down");
         };
         // Waiting for a scoring thread may have taken the job past its deadline.
-        if let Some(d) = expired(&meta.deadline) {
-            return error(
-                StatusCode::DeadlineExceeded,
-                format!(
-                    "the job's deadline {} passed before scoring",
-                    d.to_rfc3339()
-                ),
-            );
+        if let Some(answer) = past_deadline() {
+            return answer;
         }
         let scorer = self.scorer.clone();
         let started = Instant::now();

@@ -48,12 +48,9 @@ pub fn score_bytes(images: &[(&[u8], &[&str])]) -> LivenessDetectionResponse {
 }
 
 pub fn score_files(names: &[&str], tags: &[&str]) -> LivenessDetectionResponse {
-    let files: Vec<Vec<u8>> = names.iter().map(|n| read(n)).collect();
-    let mut images: Vec<(&[u8], &[&str])> = files.iter().map(|f| (f.as_slice(), &[][..])).collect();
-    if let Some(last) = images.last_mut() {
-        last.1 = tags;
-    }
-    score_bytes(&images)
+    engine()
+        .score(&score_files_request(names, tags))
+        .expect("a scored response")
 }
 
 pub fn error_codes(r: &LivenessDetectionResponse) -> Vec<&str> {
