@@ -83,18 +83,6 @@ fn crop(img: &RgbImage, x0: f32, y0: f32, x1: f32, y1: f32) -> RgbImage {
     image::imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image()
 }
 
-fn iou(a: &Detection, b: &Detection) -> f32 {
-    let [ax, ay, aw, ah] = a.bbox;
-    let [bx, by, bw, bh] = b.bbox;
-    let ix = (ax + aw).min(bx + bw) - ax.max(bx);
-    let iy = (ay + ah).min(by + bh) - ay.max(by);
-    if ix <= 0.0 || iy <= 0.0 {
-        return 0.0;
-    }
-    let inter = ix * iy;
-    inter / (aw * ah + bw * bh - inter)
-}
-
 /// min / 5 % / median / 95 % / max (nearest rank) of a sample.
 fn summary(v: &[f64]) -> String {
     if v.is_empty() {
@@ -285,7 +273,7 @@ fn detector_scores(ctx: &Ctx) -> Result<()> {
     {
         let img = load(&n, &ctx.s)?;
         let d = ctx.detect_with(&mut m, &img, &no_nms)?;
-        let ious: Vec<f64> = d.iter().skip(1).map(|e| f64::from(iou(&d[0], e))).collect();
+        let ious: Vec<f64> = d.iter().skip(1).map(|e| f64::from(d[0].iou(e))).collect();
         let disjoint = ious.iter().filter(|&&v| v <= 0.0).count();
         dup_iou.extend(ious.iter().copied().filter(|&v| v > 0.0));
         println!(
@@ -321,7 +309,7 @@ fn detector_scores(ctx: &Ctx) -> Result<()> {
         let mut pair_iou = 0f32;
         for (i, a) in d.iter().enumerate() {
             for b in d.iter().skip(i + 1) {
-                pair_iou = pair_iou.max(iou(a, b));
+                pair_iou = pair_iou.max(a.iou(b));
             }
         }
         let list: Vec<String> = d

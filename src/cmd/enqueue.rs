@@ -1,7 +1,7 @@
 //! `liveness enqueue IMG [IMG2] [--tag T] [--reference-number R] [--wait]`: publish a job
 //! (confirmed) and optionally wait for and print its result.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -10,12 +10,8 @@ use liveness::queue::client::{JobOptions, enqueue};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// One or two image files.
-    #[arg(required = true, num_args = 1..)]
-    images: Vec<PathBuf>,
-    /// Challenge tag of the last image (up, down, left, right, any). Repeatable.
-    #[arg(long = "tag", short = 't')]
-    tags: Vec<String>,
+    #[command(flatten)]
+    input: super::Images,
     /// Echoed in the result's `reference-number` header.
     #[arg(long)]
     reference_number: Option<String>,
@@ -35,7 +31,7 @@ pub struct Args {
 
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(config)?;
-    let request = super::request_from_files(&args.images, &args.tags)?;
+    let request = args.input.request()?;
     let body = serde_json::to_vec(&request)?;
     let opts = JobOptions {
         reference_number: args.reference_number.clone(),

@@ -9,8 +9,25 @@ use anyhow::Context;
 use base64::Engine as _;
 use liveness::api::{ImageData, LivenessDetectionRequest};
 
-/// A request from image files; the tags go on the last image (the second of a pair).
-pub fn request_from_files(
+/// The images and tags of `score` and `enqueue`.
+#[derive(clap::Args)]
+pub struct Images {
+    /// One image file (passive liveness) or two (passive, active and challenge).
+    #[arg(required = true, num_args = 1..)]
+    pub images: Vec<PathBuf>,
+    /// Challenge tag of the last image: up, down, left, right or any. Repeatable.
+    #[arg(long = "tag", short = 't')]
+    pub tags: Vec<String>,
+}
+
+impl Images {
+    /// The BWS request; the tags go on the last image (the second of a pair).
+    pub fn request(&self) -> anyhow::Result<LivenessDetectionRequest> {
+        request_from_files(&self.images, &self.tags)
+    }
+}
+
+fn request_from_files(
     images: &[PathBuf],
     tags: &[String],
 ) -> anyhow::Result<LivenessDetectionRequest> {

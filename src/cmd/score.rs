@@ -1,6 +1,6 @@
 //! `liveness score IMG [IMG2] [--tag T]...`: the pipeline on local files, no broker.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use liveness::api::{ErrorBody, StatusCode};
@@ -9,12 +9,8 @@ use liveness::{Engine, ScoreError};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// One image file (passive liveness) or two (passive, active and challenge).
-    #[arg(required = true, num_args = 1..)]
-    images: Vec<PathBuf>,
-    /// Challenge tag of the last image: up, down, left, right or any. Repeatable.
-    #[arg(long = "tag", short = 't')]
-    tags: Vec<String>,
+    #[command(flatten)]
+    input: super::Images,
     /// Pretty-print the JSON.
     #[arg(long)]
     pretty: bool,
@@ -25,7 +21,7 @@ const EXIT_INVALID: u8 = 2;
 
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(config)?;
-    let request = super::request_from_files(&args.images, &args.tags)?;
+    let request = args.input.request()?;
     let engine = Engine::new(settings, 1)?;
     let print = |v: &dyn erased::Json| -> anyhow::Result<()> {
         println!("{}", v.to_json(args.pretty)?);

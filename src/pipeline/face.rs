@@ -33,7 +33,8 @@ impl Detection {
         (lx - rx).hypot(ly - ry)
     }
 
-    fn iou(&self, other: &Detection) -> f32 {
+    /// Intersection over union of the two boxes.
+    pub fn iou(&self, other: &Detection) -> f32 {
         let [ax, ay, aw, ah] = self.bbox;
         let [bx, by, bw, bh] = other.bbox;
         let ix = (ax + aw).min(bx + bw) - ax.max(bx);
