@@ -194,10 +194,20 @@ impl Engine {
             decoded.original_size,
             decoded.rgb.dimensions(),
         )];
-        let located = self.locate(models, &decoded.rgb)?;
-        properties.rotated = located.rotated;
-        let (w, h) = located.image.dimensions();
-        let Some(main) = located.detections.first().cloned() else {
+        let Located {
+            rotated,
+            image: turned,
+            detections,
+        } = self.locate(models, &decoded.rgb)?;
+        // Keep the decoded buffer itself when no turn was needed: the found face owns its
+        // upright image for the motion stage, and copying a whole frame here would be waste.
+        let upright = match turned {
+            Cow::Owned(turned) => turned,
+            Cow::Borrowed(_) => decoded.rgb,
+        };
+        properties.rotated = rotated;
+        let (w, h) = upright.dimensions();
+        let Some(main) = detections.first().cloned() else {
             errors.push(job_error(
                 "FaceNotFound",
                 "no face was found in the image".into(),
@@ -213,8 +223,7 @@ impl Engine {
             });
         };
         let min_other = main.bbox[2] * self.settings.detector.other_face_min_ratio;
-        let faces: Vec<&Detection> = located
-            .detections
+        let faces: Vec<&Detection> = detections
             .iter()
             .filter(|d| d.bbox[2] >= min_other)
             .collect();
@@ -240,7 +249,7 @@ impl Engine {
         let reason = quality::suitability(&main, w, h);
         let fits =
             reason != Some(Unsuitable::BeyondBorder) && quality::thumbnail_fits(&main, q, w, h);
-        let stats = quality::patch_stats(&located.image, &main);
+        let stats = quality::patch_stats(&upright, &main);
         assessments.push(quality::face_size(&main, q));
         assessments.push(quality::fully_visible(fits));
         assessments.push(quality::suitable(reason));
@@ -293,7 +302,7 @@ impl Engine {
                 )
             });
         let texture_score = if usable {
-            let s = texture::score(models, &located.image, main.bbox)?;
+            let s = texture::score(models, &upright, main.bbox)?;
             if let Some(f) = properties.faces.first_mut() {
                 f.texture_liveness_score = round4(s);
             }
@@ -301,13 +310,12 @@ impl Engine {
         } else {
             None
         };
-        let rgb = located.image.into_owned();
         Ok(ImageAnalysis {
             properties,
             errors,
             face: usable.then_some(FoundFace {
                 detection: main,
-                rgb,
+                rgb: upright,
             }),
             texture_score,
             texture_untrusted,
