@@ -427,8 +427,13 @@ async fn with_auth_only_a_valid_token_is_scored() {
 
 /// A worker process of the real binary, configured for the test's queues.
 fn spawn_worker(a: &AmqpSettings, threads: usize, prefetch: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_liveness"))
-        .arg("worker")
+    worker_command(a, threads, prefetch).spawn().unwrap()
+}
+
+/// The command line of a worker process for the test's queues, to adjust before spawning.
+fn worker_command(a: &AmqpSettings, threads: usize, prefetch: u16) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liveness"));
+    cmd.arg("worker")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("LIVENESS__AMQP__URL", &a.url)
         .env("LIVENESS__AMQP__JOB_QUEUE", &a.job_queue)
@@ -445,9 +450,8 @@ fn spawn_worker(a: &AmqpSettings, threads: usize, prefetch: u16) -> Child {
         .env("LIVENESS__TELEMETRY__METRICS_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::inherit());
+    cmd
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -531,18 +535,42 @@ async fn sigterm_during_a_burst_answers_every_received_job() {
     let a = amqp("term");
     let body = image_job(&["bioid/photo.png", "bioid/photo.png"], &[]);
     let ids = publish_many(&a, &body, 30).await;
-    let mut w = spawn_worker(&a, 2, 8);
+    // JSON logs at debug: the worker logs "job received" with the job id for every delivery
+    // its code sees, which is what "every job received" means here. (The `redelivered` flag of
+    // what stays queued cannot tell: the broker also flags messages it had pushed towards the
+    // cancelled consumer that never reached the worker's code.)
+    let mut w = worker_command(&a, 2, 8)
+        .env("RUST_LOG", "warn,liveness::queue::worker=debug")
+        .env("LIVENESS__TELEMETRY__LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = w.stderr.take().unwrap();
+    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     let early = collect_results(&a, 1, Duration::from_secs(60)).await;
     assert_eq!(early.len(), 1);
     signal(&w, "TERM");
     let status = w.wait().unwrap();
     assert!(status.success(), "clean exit: {status:?}");
+    let log = log.join().unwrap();
+    let received: HashSet<String> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "job received")
+        .filter_map(|v| v["span"]["jobid"].as_str().map(str::to_string))
+        .collect();
     let mut answered: HashSet<String> = early.into_iter().map(|(id, _, _)| id).collect();
     for (id, _, _) in collect_results(&a, ids.len(), Duration::from_secs(3)).await {
         answered.insert(id);
     }
-    // What is left in the queue was never delivered to the worker: nothing it received
-    // went back unanswered.
+    assert!(!received.is_empty(), "the worker logged its jobs:\n{log}");
+    let unanswered: Vec<_> = received.difference(&answered).collect();
+    assert!(
+        unanswered.is_empty(),
+        "jobs received but not answered: {unanswered:?}"
+    );
+    // What is left in the queue is exactly what was not answered: nothing lost, no job both
+    // answered and still queued (which would mean a lost ack and a duplicate to come).
     let (conn, ch) = channel().await;
     let mut left = 0;
     while let Some(m) = ch
@@ -553,9 +581,15 @@ async fn sigterm_during_a_burst_answers_every_received_job() {
         .await
         .unwrap()
     {
+        let id = m
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
         assert!(
-            !m.delivery.redelivered,
-            "a job the worker had received went back unanswered"
+            !answered.contains(&id),
+            "job {id} was answered and is still queued"
         );
         left += 1;
     }
@@ -740,7 +774,16 @@ async fn metrics_and_health_endpoints() {
         get("/healthz").await.starts_with("HTTP/1.1 200"),
         "ready while consuming"
     );
-    let text = get("/metrics").await;
+    // The client sees a result before the worker has its confirm and counts the job:
+    // wait for the counters to settle.
+    let mut text = get("/metrics").await;
+    for _ in 0..100 {
+        if text.contains("liveness_jobs_in_flight 0") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        text = get("/metrics").await;
+    }
     assert!(
         text.contains("liveness_jobs_total{status=\"200\"} 1"),
         "{text}"

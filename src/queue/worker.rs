@@ -19,7 +19,7 @@ use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::envelope::{JobMeta, JobResult, result_properties};
 use super::job::JobContext;
@@ -90,6 +90,8 @@ async fn process(
         redelivered = delivery.redelivered,
     );
     async move {
+        // Logged at debug: the shutdown test checks that every job received was answered.
+        debug!("job received");
         ctx.metrics.in_flight.inc();
         let body = std::mem::take(&mut delivery.data);
         let result = ctx.handle(&meta, body).await;
