@@ -116,10 +116,23 @@ pub struct Limits {
 #[derive(Debug, Clone, Deserialize)]
 pub struct DetectorSettings {
     pub input_side: u32,
+    pub pair_input_side: u32,
+    pub fallback_side: u32,
+    pub fallback_below_px: f32,
     pub score_threshold: f32,
     pub nms_iou: f32,
     pub upright_accept_score: f32,
     pub other_face_min_ratio: f32,
+}
+
+impl DetectorSettings {
+    /// The settings for the images of a two-image request: `pair_input_side` as the first pass.
+    pub fn for_pairs(&self) -> DetectorSettings {
+        DetectorSettings {
+            input_side: self.pair_input_side,
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,7 +218,7 @@ mod tests {
     #[test]
     fn defaults_parse() {
         let s = Settings::defaults().unwrap();
-        assert_eq!(s.detector.input_side, 640);
+        assert_eq!(s.detector.input_side, 320);
         assert!(s.texture.threshold > 0.0 && s.texture.threshold < 1.0);
     }
 }

@@ -99,12 +99,37 @@ fn prepare(img: &RgbImage, input_side: u32) -> Input {
 }
 
 /// Runs YuNet and returns the faces above the score threshold after NMS, best first.
+///
+/// The image is first read at `input_side` (320 by default: a selfie's face is then 50 to
+/// 150 px, inside YuNet's training range, for a quarter of the work of 640). When that finds
+/// no face, or only one narrower than `fallback_below_px` at that scale (a small face in a
+/// large frame, or a group photo whose other faces would be near YuNet's 10 px floor), the
+/// image is read again at `fallback_side`. Measured against 640 in `docs/performance.md`.
 pub fn detect(
     session: &mut Session,
     img: &RgbImage,
     cfg: &DetectorSettings,
 ) -> Result<Vec<Detection>, ort::Error> {
-    let input = prepare(img, cfg.input_side);
+    let faces = detect_at(session, img, cfg.input_side, cfg)?;
+    let long = img.width().max(img.height());
+    let scale = (cfg.input_side as f32 / long as f32).min(1.0);
+    let too_small = faces
+        .first()
+        .is_none_or(|f| f.bbox[2] * scale < cfg.fallback_below_px);
+    if too_small && cfg.fallback_side > cfg.input_side && long > cfg.input_side {
+        return detect_at(session, img, cfg.fallback_side, cfg);
+    }
+    Ok(faces)
+}
+
+/// One YuNet pass with the image's long side scaled to at most `input_side`.
+pub fn detect_at(
+    session: &mut Session,
+    img: &RgbImage,
+    input_side: u32,
+    cfg: &DetectorSettings,
+) -> Result<Vec<Detection>, ort::Error> {
+    let input = prepare(img, input_side);
     let tensor = TensorRef::from_array_view((
         [1usize, 3, input.height, input.width],
         input.tensor.as_slice(),

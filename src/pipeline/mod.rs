@@ -20,7 +20,7 @@ use ::image::RgbImage;
 use crate::api::{
     Face, ImageProperties, JobError, LivenessDetectionRequest, LivenessDetectionResponse, PointD,
 };
-use crate::config::Settings;
+use crate::config::{DetectorSettings, Settings};
 use crate::models::{ModelError, ModelPool, ModelSet};
 use challenge::Challenge;
 use face::{Detection, LEFT_EYE, RIGHT_EYE};
@@ -129,10 +129,18 @@ impl Engine {
                     .map_err(|e| ScoreError::InvalidArgument(format!("image {}: {e}", i + 1)))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // A pair is read at pair_input_side: the motion stage starts from the landmarks, and
+        // those of a 320 px pass jitter enough between frames to lower genuine motion scores
+        // (docs/performance.md).
+        let detector = if decoded.len() == 2 {
+            self.settings.detector.for_pairs()
+        } else {
+            self.settings.detector.clone()
+        };
         let mut models = self.pool.get();
         let mut analyses = decoded
             .into_iter()
-            .map(|d| self.analyse(&mut models, d))
+            .map(|d| self.analyse_with(&mut models, d, &detector))
             .collect::<Result<Vec<_>, _>>()?;
         drop(models);
         decision::decide(&self.settings, &mut analyses, &challenges)
@@ -146,7 +154,15 @@ impl Engine {
         models: &mut ModelSet,
         rgb: &'a RgbImage,
     ) -> Result<Located<'a>, ScoreError> {
-        let cfg = &self.settings.detector;
+        self.locate_with(models, rgb, &self.settings.detector)
+    }
+
+    fn locate_with<'a>(
+        &self,
+        models: &mut ModelSet,
+        rgb: &'a RgbImage,
+        cfg: &DetectorSettings,
+    ) -> Result<Located<'a>, ScoreError> {
         let upright = face::detect(&mut models.yunet, rgb, cfg)?;
         if let Some(best) = upright.first()
             && best.score >= cfg.upright_accept_score
@@ -181,11 +197,21 @@ impl Engine {
         Ok(best)
     }
 
-    /// Face finding, quality and passive liveness of one decoded image.
+    /// Face finding, quality and passive liveness of one decoded image, as for a one-image
+    /// request.
     pub fn analyse(
         &self,
         models: &mut ModelSet,
         decoded: image::Decoded,
+    ) -> Result<ImageAnalysis, ScoreError> {
+        self.analyse_with(models, decoded, &self.settings.detector)
+    }
+
+    fn analyse_with(
+        &self,
+        models: &mut ModelSet,
+        decoded: image::Decoded,
+        detector: &DetectorSettings,
     ) -> Result<ImageAnalysis, ScoreError> {
         let q = &self.settings.quality;
         let mut properties = ImageProperties::default();
@@ -198,7 +224,7 @@ impl Engine {
             rotated,
             image: turned,
             detections,
-        } = self.locate(models, &decoded.rgb)?;
+        } = self.locate_with(models, &decoded.rgb, detector)?;
         // Keep the decoded buffer itself when no turn was needed: the found face owns its
         // upright image for the motion stage, and copying a whole frame here would be waste.
         let upright = match turned {
