@@ -27,9 +27,11 @@ test: setup
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) nextest run --locked --no-fail-fast
 
-## Criterion benchmarks of single-image scoring and its stages.
-bench: setup
+## Criterion benchmarks of each stage, then the load test through the real broker
+## (docs/performance.md): throughput, latency, CPU per job and peak RSS.
+bench: build
 	$(CARGO) bench --locked --bench score --bench motion
+	./target/release/liveness loadtest --suite --json target/loadtest.json
 
 ## Active-liveness evaluation (genuine and attack pairs, APCER/BPCER): writes docs/evaluation.md.
 eval: setup

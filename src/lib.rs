@@ -11,6 +11,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod loadtest;
 pub mod models;
 pub mod pipeline;
 pub mod queue;

@@ -30,6 +30,8 @@ enum Command {
     Score(cmd::score::Args),
     /// Publishes a job (confirmed) and, with --wait, prints its result.
     Enqueue(cmd::enqueue::Args),
+    /// Measures throughput and latency through the broker, and of the scoring alone.
+    Loadtest(cmd::loadtest::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +40,9 @@ fn main() -> ExitCode {
         Command::Worker => cmd::worker::run(cli.config.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Score(args) => cmd::score::run(cli.config.as_deref(), args),
         Command::Enqueue(args) => cmd::enqueue::run(cli.config.as_deref(), args),
+        Command::Loadtest(args) => {
+            cmd::loadtest::run(cli.config.as_deref(), args).map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

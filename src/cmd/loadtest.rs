@@ -1,0 +1,176 @@
+//! `liveness loadtest`: end-to-end throughput and latency through the real broker, and the
+//! scoring alone on the same cores, on a realistic job mix.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use liveness::config::Settings;
+use liveness::loadtest::mix::{self, MixKind};
+use liveness::loadtest::{Report, broker, scoring};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Jobs per run (after a warm-up of one job per template and scoring thread).
+    #[arg(long, default_value_t = 200)]
+    jobs: usize,
+    /// Worker processes.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Scoring threads per worker process.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Publish at this many jobs per second (open loop); default: all at once.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Which jobs: all (one- and two-image, PNG and JPEG, tags or not), pairs or single.
+    #[arg(long, value_enum, default_value_t = MixKind::All)]
+    mix: MixKind,
+    /// The test images (the project's shared data folder).
+    #[arg(long, env = "LIVENESS_DATA", default_value = "../shared/data")]
+    data: PathBuf,
+    /// Score in this process without the broker (the ceiling for the end-to-end runs).
+    #[arg(long)]
+    scoring_only: bool,
+    /// Run the standard suite of docs/performance.md and print it as a Markdown table.
+    #[arg(long)]
+    suite: bool,
+    /// Also write the reports as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Give up waiting for results after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+}
+
+pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
+    let settings = Settings::load(config)?;
+    let exe = std::env::current_exe().context("locating the liveness binary")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let spec = |label: String, workers: usize, jobs: usize, rate: Option<f64>| broker::Spec {
+        label,
+        exe: exe.clone(),
+        config: config.map(Path::to_path_buf),
+        url: settings.amqp.url.clone(),
+        workers,
+        threads_per_worker: args.threads,
+        jobs,
+        rate,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let mut reports: Vec<Report> = Vec::new();
+    let mut show = |r: Report| {
+        println!("{r}");
+        reports.push(r);
+    };
+    if args.suite {
+        let pairs = mix::build(&args.data, MixKind::Pairs)?;
+        let all = mix::build(&args.data, MixKind::All)?;
+        let n = args.jobs;
+        show(scoring::run(&settings, &pairs, n, 1)?.labelled("pairs: scoring only, 1 thread"));
+        show(scoring::run(&settings, &pairs, n, 2)?.labelled("pairs: scoring only, 2 threads"));
+        show(runtime.block_on(broker::run(
+            &spec("pairs: broker, 1 worker".into(), 1, n, None),
+            &pairs,
+        ))?);
+        show(runtime.block_on(broker::run(
+            &spec("pairs: broker, 2 workers".into(), 2, n, None),
+            &pairs,
+        ))?);
+        let burst = runtime.block_on(broker::run(
+            &spec("mix: broker, 2 workers".into(), 2, n, None),
+            &all,
+        ))?;
+        let rate = 0.7 * burst.jobs_per_second;
+        show(burst);
+        show(runtime.block_on(broker::run(
+            &spec(
+                format!("mix: broker, 2 workers, paced {rate:.1}/s"),
+                2,
+                n,
+                Some(rate),
+            ),
+            &all,
+        ))?);
+        print_markdown(&reports);
+    } else {
+        let templates = mix::build(&args.data, args.mix)?;
+        if args.scoring_only {
+            show(scoring::run(
+                &settings,
+                &templates,
+                args.jobs,
+                args.threads,
+            )?);
+        } else {
+            let label = format!(
+                "broker, {} worker(s) x {} thread(s){}",
+                args.workers,
+                args.threads,
+                args.rate
+                    .map(|r| format!(", paced {r}/s"))
+                    .unwrap_or_default()
+            );
+            show(runtime.block_on(broker::run(
+                &spec(label, args.workers, args.jobs, args.rate),
+                &templates,
+            ))?);
+        }
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&reports)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn print_markdown(reports: &[Report]) {
+    println!();
+    println!(
+        "| run | jobs/s | p50 ms | p95 ms | p99 ms | max ms | worker CPU/job ms | client CPU/job ms | broker CPU/job ms | peak RSS MB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let opt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}"));
+    for r in reports {
+        let l = &r.latency_ms;
+        println!(
+            "| {} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {:.0} |",
+            r.label,
+            r.jobs_per_second,
+            l.p50,
+            l.p95,
+            l.p99,
+            l.max,
+            r.cpu_ms_per_job,
+            opt(r.client_cpu_ms_per_job),
+            opt(r.broker_cpu_ms_per_job),
+            r.peak_rss_mb
+        );
+    }
+    let tps = |i: usize| reports.get(i).map_or(f64::NAN, |r| r.jobs_per_second);
+    println!();
+    println!(
+        "- end to end / scoring only, pairs, 2 cores: {:.0} %",
+        100.0 * tps(3) / tps(1)
+    );
+    println!("- 2 workers / 1 worker, pairs: {:.2}x", tps(3) / tps(2));
+    println!(
+        "- scoring only, 2 threads / 1 thread, pairs: {:.2}x",
+        tps(1) / tps(0)
+    );
+    if let Some(paced) = reports.get(5) {
+        println!(
+            "- paced at 70 % of the maximum: p99 / p50 = {:.2}",
+            paced.latency_ms.p99 / paced.latency_ms.p50
+        );
+    }
+    let rss = reports
+        .iter()
+        .skip(2)
+        .map(|r| r.peak_rss_mb)
+        .fold(0.0, f64::max);
+    println!("- largest worker peak RSS: {rss:.0} MB");
+}

@@ -1,0 +1,60 @@
+//! CPU time and peak memory of a process, read from Linux's `/proc`.
+
+use std::time::Duration;
+
+/// CPU time (user + system) a process has used so far.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count fields from
+    // the last ')'. utime and stime are fields 14 and 15, i.e. the 12th and 13th after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks = u64::try_from(ticks).ok().filter(|t| *t > 0)?;
+    Some(Duration::from_micros((utime + stime) * 1_000_000 / ticks))
+}
+
+/// The first process whose command name (`/proc/PID/comm`) is `name`, e.g. the broker's
+/// `beam.smp` when it runs on this machine.
+pub fn find_process(name: &str) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == name)
+        })
+}
+
+/// Peak resident set size of a process (`VmHWM`), in bytes.
+pub fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let pid = std::process::id();
+        // Burn a little CPU so the reading cannot be zero on a coarse clock.
+        let mut x = 0u64;
+        for i in 0..50_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        assert!(cpu_time(pid).is_some_and(|t| t > Duration::ZERO));
+        assert!(peak_rss(pid).is_some_and(|b| b > 1024 * 1024));
+        assert!(cpu_time(u32::MAX).is_none());
+        let me = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert!(find_process(me.trim_end()).is_some());
+        assert!(find_process("no such process name").is_none());
+    }
+}
