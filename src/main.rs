@@ -30,6 +30,8 @@ enum Command {
     Score(cmd::score::Args),
     /// Publishes a job (confirmed) and, with --wait, prints its result.
     Enqueue(cmd::enqueue::Args),
+    /// Serves BWS's REST endpoint POST /api/v1/livenessdetection in front of the job queue.
+    Gateway,
 }
 
 fn main() -> ExitCode {
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Worker => cmd::worker::run(cli.config.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Score(args) => cmd::score::run(cli.config.as_deref(), args),
         Command::Enqueue(args) => cmd::enqueue::run(cli.config.as_deref(), args),
+        Command::Gateway => cmd::gateway::run(cli.config.as_deref()).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
