@@ -776,3 +776,53 @@ async fn the_gateway_subcommand_listens_where_configured_and_stops_on_sigterm() 
     let status = child.wait().unwrap();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_broker_fails_waiting_requests_with_503_and_the_gateway_reconnects() {
+    let a = amqp("reconnect");
+    let gw = Running::connected(&settings(&a, 60)).await;
+    let (conn, _ch) = stuck_consumer(&a).await;
+    let waiting = tokio::spawn({
+        let addr = gw.addr();
+        let body = pascal_body(&["bioid/photo.png"], &[]);
+        async move { post(addr, &[], &body).await }
+    });
+    assert!(
+        wait_pending(&gw, 1).await,
+        "the job is enqueued and waited for"
+    );
+    // Close the gateway's connection from the broker side (its name holds the queue name).
+    let list = Command::new("rabbitmqctl")
+        .args(["list_connections", "-q", "pid", "client_properties"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    let pid = text
+        .lines()
+        .find(|l| l.contains("liveness gateway pid") && l.contains(&a.job_queue))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the gateway's connection is listed")
+        .to_string();
+    let started = Instant::now();
+    let closed = Command::new("rabbitmqctl")
+        .args(["close_connection", &pid, "test: broker-side close"])
+        .status()
+        .unwrap();
+    assert!(closed.success());
+    let answer = waiting.await.unwrap();
+    assert_error(&answer, 503, "Unavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failed at once, not at the deadline"
+    );
+    assert_eq!(gw.gw.broker().pending_count(), 0);
+    assert!(
+        gw.gw.broker().wait_connected(Duration::from_secs(20)).await,
+        "reconnected"
+    );
+    let health = http(gw.addr(), "GET", "/healthz", &[], b"").await;
+    assert_eq!(health.status, 200);
+    let _ = conn.close(200, "bye".into()).await;
+    gw.stop().await;
+    cleanup(&a).await;
+}
