@@ -25,6 +25,7 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
+    pub gateway: GatewaySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +90,30 @@ impl AuthSettings {
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .collect()
+    }
+}
+
+/// The HTTP gateway (`liveness gateway`); each default is explained in `config/default.toml`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GatewaySettings {
+    pub listen: String,
+    pub max_body_bytes: usize,
+    pub deadline_seconds: u64,
+    pub deadline_grace_ms: u64,
+    pub consumer_check_ms: u64,
+}
+
+impl GatewaySettings {
+    pub fn deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.deadline_seconds)
+    }
+
+    pub fn grace(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.deadline_grace_ms)
+    }
+
+    pub fn consumer_check(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.consumer_check_ms)
     }
 }
 
@@ -220,5 +245,7 @@ mod tests {
         let s = Settings::defaults().unwrap();
         assert_eq!(s.detector.input_side, 320);
         assert!(s.texture.threshold > 0.0 && s.texture.threshold < 1.0);
+        assert_eq!(s.gateway.listen, "0.0.0.0:8080");
+        assert_eq!(s.gateway.max_body_bytes, 52_428_800);
     }
 }

@@ -4,13 +4,16 @@
 //! - [`pipeline`]: pure scoring of a request (decode, detect, quality, passive and active liveness).
 //! - [`models`]: locating, checksumming and loading the ONNX models.
 //! - [`queue`]: the RabbitMQ worker, its wire contract and the enqueue client.
+//! - [`gateway`]: BWS's REST endpoint over HTTP, in front of the queue (no image code).
+//! - [`loadtest`]: throughput and latency through the real broker, and of the scoring alone.
 //! - [`auth`], [`config`], [`telemetry`], [`shutdown`]: the service around them.
 //!
-//! Dependencies point one way: `queue` → `pipeline` → `models`.
+//! Dependencies point one way: `gateway` → `queue` → `pipeline` → `models`.
 
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod gateway;
 pub mod loadtest;
 pub mod models;
 pub mod pipeline;

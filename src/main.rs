@@ -32,6 +32,8 @@ enum Command {
     Enqueue(cmd::enqueue::Args),
     /// Measures throughput and latency through the broker, and of the scoring alone.
     Loadtest(cmd::loadtest::Args),
+    /// Serves BWS's REST endpoint POST /api/v1/livenessdetection in front of the job queue.
+    Gateway,
 }
 
 fn main() -> ExitCode {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Loadtest(args) => {
             cmd::loadtest::run(cli.config.as_deref(), args).map(|()| ExitCode::SUCCESS)
         }
+        Command::Gateway => cmd::gateway::run(cli.config.as_deref()).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -39,9 +39,47 @@ pub struct JobOptions {
 /// A result as the client sees it.
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// The `status-code` header; 0 when it is missing or unreadable.
     pub status: u16,
     pub headers: FieldTable,
     pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// Reads a result message (the properties of `envelope::result_properties`).
+    pub fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Reply {
+        let headers = props.headers().clone().unwrap_or_default();
+        let status = headers
+            .inner()
+            .iter()
+            .find(|(k, _)| k.as_str() == "status-code")
+            .and_then(|(_, v)| match v {
+                AMQPValue::LongInt(i) => u16::try_from(*i).ok(),
+                AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).parse().ok(),
+                _ => None,
+            })
+            .unwrap_or(0);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// A text header of the result, e.g. `jobid`.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .inner()
+            .iter()
+            .find(|(k, _)| k.as_str().eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| match v {
+                AMQPValue::LongString(s) => {
+                    Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
+                }
+                AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+                _ => None,
+            })
+    }
 }
 
 /// Publishes one job body; returns its job id and, when asked to wait, the result.
@@ -144,22 +182,7 @@ pub async fn enqueue(
             if !matches {
                 continue;
             }
-            let headers = d.properties.headers().clone().unwrap_or_default();
-            let status = headers
-                .inner()
-                .iter()
-                .find(|(k, _)| k.as_str() == "status-code")
-                .and_then(|(_, v)| match v {
-                    AMQPValue::LongInt(i) => u16::try_from(*i).ok(),
-                    AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).parse().ok(),
-                    _ => None,
-                })
-                .unwrap_or(0);
-            return Ok(Reply {
-                status,
-                headers,
-                body: d.data,
-            });
+            return Ok(Reply::from_delivery(&d.properties, d.data));
         }
         Err(ClientError::ReplyClosed)
     })

@@ -1,0 +1,828 @@
+//! The HTTP gateway against the real RabbitMQ on 127.0.0.1:5672, with real worker processes and
+//! the real models. The gateway runs in-process on an ephemeral port (one test runs the
+//! `liveness gateway` binary); every test uses its own queue names, so tests run in parallel.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lapin::options::*;
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties};
+use liveness::config::{AmqpSettings, Settings};
+use liveness::gateway::handler::STATUS_CODES;
+use liveness::gateway::{Gateway, LIVENESS_PATH};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+fn amqp(prefix: &str) -> AmqpSettings {
+    let id = format!("test.gw.{prefix}.{}", uuid::Uuid::new_v4().simple());
+    let mut a = Settings::defaults().unwrap().amqp;
+    a.url = URL.into();
+    a.job_queue = id.clone();
+    a.dead_letter_exchange = format!("{id}.dlx");
+    a.dead_letter_queue = format!("{id}.dead");
+    a.results_exchange = format!("{id}.results");
+    a.results_queue = format!("{id}.results");
+    a.reconnect_initial_ms = 100;
+    a.reconnect_max_ms = 1000;
+    a
+}
+
+fn settings(a: &AmqpSettings, deadline_seconds: u64) -> Settings {
+    let mut s = Settings::defaults().unwrap();
+    s.amqp = a.clone();
+    s.gateway.listen = "127.0.0.1:0".into();
+    s.gateway.deadline_seconds = deadline_seconds;
+    s.gateway.deadline_grace_ms = 500;
+    s
+}
+
+struct Running {
+    gw: Gateway,
+    stop: watch::Sender<bool>,
+}
+
+impl Running {
+    async fn start(s: &Settings) -> Running {
+        let (stop, rx) = watch::channel(false);
+        let gw = Gateway::start(s, rx).await.unwrap();
+        Running { gw, stop }
+    }
+
+    async fn connected(s: &Settings) -> Running {
+        let r = Running::start(s).await;
+        assert!(
+            r.gw.broker().wait_connected(Duration::from_secs(20)).await,
+            "the gateway connects to the broker"
+        );
+        r
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.gw.local_addr()
+    }
+
+    /// Waits until the job queue has a consumer (a worker process started and consumes).
+    async fn wait_for_worker(&self) {
+        let end = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < end {
+            if self.gw.broker().consumer_count(true).await.unwrap_or(0) > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no worker consumes the job queue");
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        tokio::time::timeout(Duration::from_secs(60), self.gw.wait())
+            .await
+            .expect("the gateway stops")
+            .unwrap();
+    }
+}
+
+/// A worker process of the real binary, configured for the test's queues.
+fn spawn_worker(a: &AmqpSettings, env: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liveness"));
+    cmd.arg("worker")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("LIVENESS__AMQP__URL", &a.url)
+        .env("LIVENESS__AMQP__JOB_QUEUE", &a.job_queue)
+        .env(
+            "LIVENESS__AMQP__DEAD_LETTER_EXCHANGE",
+            &a.dead_letter_exchange,
+        )
+        .env("LIVENESS__AMQP__DEAD_LETTER_QUEUE", &a.dead_letter_queue)
+        .env("LIVENESS__AMQP__RESULTS_EXCHANGE", &a.results_exchange)
+        .env("LIVENESS__AMQP__RESULTS_QUEUE", &a.results_queue)
+        .env("LIVENESS__AMQP__RECONNECT_INITIAL_MS", "100")
+        .env("LIVENESS__WORKER__THREADS", "2")
+        .env("LIVENESS__TELEMETRY__METRICS_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn stop_process(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+async fn channel() -> (Connection, Channel) {
+    let conn = Connection::connect(URL, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    (conn, ch)
+}
+
+async fn cleanup(a: &AmqpSettings) {
+    let (conn, ch) = channel().await;
+    for q in [&a.job_queue, &a.dead_letter_queue, &a.results_queue] {
+        let _ = ch
+            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+    for x in [&a.results_exchange, &a.dead_letter_exchange] {
+        let _ = ch
+            .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+    let _ = conn.close(200, "bye".into()).await;
+}
+
+async fn message_count(queue: &str) -> u32 {
+    let (conn, ch) = channel().await;
+    let q = ch
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let _ = conn.close(200, "bye".into()).await;
+    q.message_count()
+}
+
+/// A consumer of the job queue that takes jobs and never answers them (a stuck worker).
+async fn stuck_consumer(a: &AmqpSettings) -> (Connection, Channel) {
+    let (conn, ch) = channel().await;
+    liveness::queue::topology::declare(&ch, a).await.unwrap();
+    let consumer = ch
+        .basic_consume(
+            a.job_queue.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    // Keep the consumer alive (deliveries pile up unacked) until the channel closes.
+    tokio::spawn(async move {
+        use futures_lite::StreamExt;
+        let mut consumer = consumer;
+        while let Some(Ok(_)) = consumer.next().await {}
+    });
+    (conn, ch)
+}
+
+/// An HTTP/1.1 answer as the tests look at it; header names in lower case.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("JSON body ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+fn request_head(method: &str, path: &str, headers: &[(&str, &str)], length: usize) -> String {
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n"
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
+/// A minimal HTTP/1.1 client: one request per connection, `Connection: close`.
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Answer {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request_head(method, path, headers, body.len()).as_bytes())
+        .await
+        .unwrap();
+    s.write_all(body).await.unwrap();
+    read_answer(s).await
+}
+
+/// Reads one answer: the head, then `Content-Length` bytes (or up to EOF without it). It does
+/// not wait for EOF when the length is known: a server that refused a body it did not read
+/// may keep the connection open for that body.
+async fn read_answer(mut s: TcpStream) -> Answer {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 65536];
+    let read = async {
+        loop {
+            if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|n| n.trim().parse::<usize>().ok());
+                if length.is_some_and(|n| raw.len() >= split + 4 + n) {
+                    break;
+                }
+            }
+            // A reset after the answer ends the answer, like EOF.
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), read)
+        .await
+        .expect("an answer within 120 s");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("an HTTP answer: {}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if let Some(n) = headers.get("content-length").and_then(|n| n.parse().ok()) {
+        body.truncate(n);
+    }
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn post(addr: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+    http(addr, "POST", LIVENESS_PATH, headers, body).await
+}
+
+/// A request as BioID's sample clients send it: PascalCase, tags on the last image.
+fn pascal_body(names: &[&str], tags: &[&str]) -> Vec<u8> {
+    let n = names.len();
+    let images: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let t: Vec<&str> = if i + 1 == n { tags.to_vec() } else { vec![] };
+            json!({"Image": common::b64(&common::read(name)), "Tags": t})
+        })
+        .collect();
+    serde_json::to_vec(&json!({ "LiveImages": images })).unwrap()
+}
+
+/// What `liveness score` prints for these files.
+fn liveness_score(names: &[&str], tags: &[&str]) -> Value {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liveness"));
+    cmd.arg("score").current_dir(env!("CARGO_MANIFEST_DIR"));
+    for name in names {
+        cmd.arg(common::data_dir().join(name));
+    }
+    for t in tags {
+        cmd.args(["--tag", t]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "liveness score: {out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn assert_bws_headers(a: &Answer, reference: Option<&str>) {
+    let job_id = a.header("jobid").expect("jobid header");
+    assert!(uuid::Uuid::parse_str(job_id).is_ok(), "jobid {job_id}");
+    assert_eq!(a.header("bws-version"), Some(env!("CARGO_PKG_VERSION")));
+    assert_eq!(a.header("reference-number"), reference);
+    let date = a.header("date").expect("date header");
+    assert!(
+        chrono::DateTime::parse_from_rfc2822(date).is_ok(),
+        "RFC 1123 date: {date}"
+    );
+    assert_eq!(a.header("content-type"), Some("application/json"));
+}
+
+fn assert_error(a: &Answer, status: u16, code: &str) {
+    assert_eq!(a.status, status, "{}", String::from_utf8_lossy(&a.body));
+    let v = a.json();
+    assert_eq!(v["code"], code, "{v}");
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bioid_sample_requests_get_the_body_of_liveness_score() {
+    let a = amqp("bioid");
+    let gw = Running::connected(&settings(&a, 60)).await;
+    let worker = spawn_worker(&a, &[]);
+    gw.wait_for_worker().await;
+    let pair = ["bioid/challenge_right_1.png", "bioid/challenge_right_2.png"];
+    for (names, tags) in [(&pair[..], &["right"][..]), (&pair[..1], &[][..])] {
+        let reference = format!("BWS-SAMPLE-{}", names.len());
+        let answer = post(
+            gw.addr(),
+            &[("Reference-Number", reference.as_str())],
+            &pascal_body(names, tags),
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        assert_bws_headers(&answer, Some(&reference));
+        assert_eq!(answer.json(), liveness_score(names, tags), "{names:?}");
+    }
+    // The camelCase form gives the same answer; without a Reference-Number none comes back.
+    let camel = serde_json::to_vec(&common::score_files_request(&pair, &["right"])).unwrap();
+    let answer = post(gw.addr(), &[], &camel).await;
+    assert_eq!(answer.status, 200);
+    assert_bws_headers(&answer, None);
+    assert_eq!(answer.json(), liveness_score(&pair, &["right"]));
+    // What only a worker can refuse (the image itself) comes back with the worker's status.
+    let bad = post(gw.addr(), &[], br#"{"LiveImages":[{"Image":"%%%"}]}"#).await;
+    assert_error(&bad, 400, "InvalidArgument");
+    assert!(String::from_utf8_lossy(&bad.body).contains("base64"));
+    assert_bws_headers(&bad, None);
+    assert_eq!(gw.gw.broker().pending_count(), 0);
+    stop_process(worker);
+    gw.stop().await;
+    cleanup(&a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_requests_get_400_or_413_from_the_gateway_itself() {
+    // No worker and no queue: these answers cannot come from a worker.
+    let a = amqp("invalid");
+    let mut s = settings(&a, 5);
+    s.gateway.max_body_bytes = 4096;
+    let gw = Running::connected(&s).await;
+    let img = json!({"Image": "aGk="});
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "three images",
+            serde_json::to_vec(&json!({"LiveImages": [img, img, img]})).unwrap(),
+            "got 3",
+        ),
+        ("no image", br#"{"liveImages":[]}"#.to_vec(), "got 0"),
+        ("empty object", b"{}".to_vec(), "got 0"),
+        ("not JSON", b"{not json".to_vec(), "not a valid"),
+        (
+            "image is not a string",
+            br#"{"liveImages":[{"image":42}]}"#.to_vec(),
+            "not a valid",
+        ),
+        (
+            "liveImages is not an array",
+            br#"{"liveImages":{"image":"aGk="}}"#.to_vec(),
+            "not a valid",
+        ),
+    ];
+    for (name, body, text) in cases {
+        let answer = post(gw.addr(), &[("Reference-Number", "R-400")], &body).await;
+        assert_error(&answer, 400, "InvalidArgument");
+        assert!(
+            String::from_utf8_lossy(&answer.body).contains(text),
+            "{name}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        assert_bws_headers(&answer, Some("R-400"));
+    }
+    // Too large: refused from the declared length, before the body is sent.
+    let mut stream = TcpStream::connect(gw.addr()).await.unwrap();
+    stream
+        .write_all(request_head("POST", LIVENESS_PATH, &[], 100 * 1024 * 1024).as_bytes())
+        .await
+        .unwrap();
+    let answer = read_answer(stream).await;
+    assert_error(&answer, 413, "InvalidArgument");
+    // Too large without a declared length (chunked) is refused too.
+    let mut stream = TcpStream::connect(gw.addr()).await.unwrap();
+    let head = format!(
+        "POST {LIVENESS_PATH} HTTP/1.1\r\nHost: g\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b' '; 8192];
+    stream
+        .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+        .await
+        .unwrap();
+    stream.write_all(&chunk).await.unwrap();
+    stream.write_all(b"\r\n0\r\n\r\n").await.unwrap();
+    let answer = read_answer(stream).await;
+    assert_error(&answer, 413, "InvalidArgument");
+    // Routes and methods as axum answers them.
+    assert_eq!(
+        http(gw.addr(), "GET", LIVENESS_PATH, &[], b"").await.status,
+        405
+    );
+    assert_eq!(
+        http(gw.addr(), "POST", "/api/v1/other", &[], b"{}")
+            .await
+            .status,
+        404
+    );
+    gw.stop().await;
+    cleanup(&a).await;
+}
+
+fn jwt(key: &str, aud: &str, exp_offset: i64) -> String {
+    #[derive(serde::Serialize)]
+    struct C<'a> {
+        iss: &'a str,
+        sub: &'a str,
+        aud: &'a str,
+        exp: i64,
+    }
+    let claims = C {
+        iss: "client",
+        sub: "client",
+        aud,
+        exp: chrono::Utc::now().timestamp() + exp_offset,
+    };
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auth_a_missing_or_bad_token_gets_401_and_is_not_enqueued() {
+    let a = amqp("auth");
+    let mut s = settings(&a, 60);
+    s.auth.enabled = true;
+    s.auth.keys = "secret-1".into();
+    s.auth.leeway_seconds = 0;
+    let gw = Running::connected(&s).await;
+    let worker = spawn_worker(
+        &a,
+        &[
+            ("LIVENESS__AUTH__ENABLED", "true"),
+            ("LIVENESS__AUTH__KEYS", "secret-1"),
+        ],
+    );
+    gw.wait_for_worker().await;
+    let body = pascal_body(&["bioid/photo.png"], &[]);
+    let bearer = |t: String| format!("Bearer {t}");
+    let cases = [
+        ("no token", None),
+        ("not Bearer", Some("Basic Z3Vlc3Q6Z3Vlc3Q=".to_string())),
+        ("not a JWT", Some("Bearer not.a.jwt".to_string())),
+        ("wrong key", Some(bearer(jwt("other", "BWS", 300)))),
+        ("expired", Some(bearer(jwt("secret-1", "BWS", -300)))),
+        (
+            "wrong audience",
+            Some(bearer(jwt("secret-1", "NOT-BWS", 300))),
+        ),
+    ];
+    for (name, token) in cases {
+        let mut headers = vec![("Reference-Number", "R-401")];
+        if let Some(t) = &token {
+            headers.push(("Authorization", t.as_str()));
+        }
+        let answer = post(gw.addr(), &headers, &body).await;
+        assert_eq!(answer.status, 401, "{name}");
+        assert_error(&answer, 401, "Unauthenticated");
+        assert_bws_headers(&answer, Some("R-401"));
+    }
+    let valid = bearer(jwt("secret-1", "BWS", 300));
+    let answer = post(gw.addr(), &[("Authorization", valid.as_str())], &body).await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    // The token reached the worker (which checks it too): a 200 from a worker with auth on.
+    // Only that job was enqueued: the worker answered exactly one.
+    assert_eq!(message_count(&a.results_queue).await, 1);
+    stop_process(worker);
+    gw.stop().await;
+    cleanup(&a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_worker_the_answer_is_503_before_the_deadline_and_408_with_a_stuck_one() {
+    let a = amqp("noworker");
+    let deadline = Duration::from_secs(2);
+    let gw = Running::connected(&settings(&a, deadline.as_secs())).await;
+    let body = pascal_body(&["bioid/photo.png"], &[]);
+    // No job queue at all, then a queue nobody consumes: 503 at once, nothing enqueued.
+    for case in ["no queue", "no consumer"] {
+        if case == "no consumer" {
+            let (conn, ch) = channel().await;
+            liveness::queue::topology::declare(&ch, &a).await.unwrap();
+            let _ = conn.close(200, "bye".into()).await;
+        }
+        let started = Instant::now();
+        let answer = post(gw.addr(), &[("Reference-Number", "R-503")], &body).await;
+        assert!(
+            started.elapsed() < deadline,
+            "{case}: {:?}",
+            started.elapsed()
+        );
+        assert_error(&answer, 503, "Unavailable");
+        assert_bws_headers(&answer, Some("R-503"));
+    }
+    assert_eq!(message_count(&a.job_queue).await, 0, "nothing enqueued");
+    // A consumer that never answers: the deadline passes with a worker there, 408.
+    let (conn, ch) = stuck_consumer(&a).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the cached count expires
+    let started = Instant::now();
+    let answer = post(gw.addr(), &[], &body).await;
+    assert!(started.elapsed() >= deadline, "{:?}", started.elapsed());
+    assert_error(&answer, 408, "DeadlineExceeded");
+    // The consumer goes away while a job waits: at the deadline there is nobody, 503.
+    let waiting = tokio::spawn({
+        let addr = gw.addr();
+        let body = body.clone();
+        async move { post(addr, &[], &body).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = ch.close(200, "stuck worker leaves".into()).await;
+    let answer = waiting.await.unwrap();
+    assert_error(&answer, 503, "Unavailable");
+    let _ = conn.close(200, "bye".into()).await;
+    assert_eq!(gw.gw.broker().pending_count(), 0);
+    gw.stop().await;
+    cleanup(&a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_broker_health_and_requests_get_503_at_once() {
+    let mut a = amqp("nobroker");
+    a.url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
+    let gw = Running::start(&settings(&a, 30)).await;
+    let health = http(gw.addr(), "GET", "/healthz", &[], b"").await;
+    assert_eq!(health.status, 503);
+    let started = Instant::now();
+    let answer = post(gw.addr(), &[], &pascal_body(&["bioid/photo.png"], &[])).await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_error(&answer, 503, "Unavailable");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_requests_each_get_their_own_result() {
+    let a = amqp("concurrent");
+    let gw = Running::connected(&settings(&a, 240)).await;
+    let worker = spawn_worker(&a, &[]);
+    gw.wait_for_worker().await;
+    let names = ["bioid/photo.png", "bioid/challenge_right_1.png"];
+    let bodies: Vec<Vec<u8>> = names.iter().map(|n| pascal_body(&[n], &[])).collect();
+    let expected: Vec<Value> = bodies
+        .iter()
+        .map(|b| serde_json::to_value(common::engine().score_json(b).unwrap()).unwrap())
+        .collect();
+    assert_ne!(
+        expected[0], expected[1],
+        "the two images answer differently"
+    );
+    let n = 200;
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let body = bodies[i % 2].clone();
+        let addr = gw.addr();
+        tasks.push(tokio::spawn(async move {
+            let reference = format!("REF-{i}");
+            (
+                i,
+                post(addr, &[("Reference-Number", reference.as_str())], &body).await,
+            )
+        }));
+    }
+    let mut job_ids = HashSet::new();
+    for t in tasks {
+        let (i, answer) = t.await.unwrap();
+        assert_eq!(
+            answer.status,
+            200,
+            "{i}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        let reference = format!("REF-{i}");
+        assert_bws_headers(&answer, Some(&reference));
+        assert_eq!(
+            answer.json(),
+            expected[i % 2],
+            "request {i} got its own result"
+        );
+        job_ids.insert(answer.header("jobid").unwrap().to_string());
+    }
+    assert_eq!(job_ids.len(), n, "a distinct jobid per request");
+    assert_eq!(gw.gw.broker().pending_count(), 0);
+    stop_process(worker);
+    gw.stop().await;
+    cleanup(&a).await;
+}
+
+async fn wait_pending(gw: &Running, want: usize) -> bool {
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        if gw.gw.broker().pending_count() == want {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_request_is_forgotten_and_the_gateway_goes_on() {
+    let a = amqp("cancel");
+    let gw = Running::connected(&settings(&a, 60)).await;
+    let (conn, ch) = stuck_consumer(&a).await;
+    let body = pascal_body(&["bioid/photo.png"], &[]);
+    let mut stream = TcpStream::connect(gw.addr()).await.unwrap();
+    stream
+        .write_all(request_head("POST", LIVENESS_PATH, &[], body.len()).as_bytes())
+        .await
+        .unwrap();
+    stream.write_all(&body).await.unwrap();
+    assert!(
+        wait_pending(&gw, 1).await,
+        "the job is enqueued and waited for"
+    );
+    // The client gives up: its entry goes, though no result ever came.
+    drop(stream);
+    assert!(
+        wait_pending(&gw, 0).await,
+        "the cancelled request is forgotten"
+    );
+    // The stuck consumer leaves; a real worker answers the orphaned job (a result nobody
+    // waits for) and then a new request.
+    let _ = ch.close(200, "bye".into()).await;
+    let _ = conn.close(200, "bye".into()).await;
+    let worker = spawn_worker(&a, &[]);
+    gw.wait_for_worker().await;
+    let answer = post(gw.addr(), &[("Reference-Number", "after-cancel")], &body).await;
+    assert_eq!(answer.status, 200);
+    assert_bws_headers(&answer, Some("after-cancel"));
+    assert_eq!(gw.gw.broker().pending_count(), 0);
+    stop_process(worker);
+    gw.stop().await;
+    cleanup(&a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_is_served_and_describes_every_status() {
+    let a = amqp("openapi");
+    let gw = Running::connected(&settings(&a, 30)).await;
+    let answer = http(gw.addr(), "GET", "/openapi.json", &[], b"").await;
+    assert_eq!(answer.status, 200);
+    let file =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json"))
+            .unwrap();
+    assert_eq!(
+        answer.body, file,
+        "the served document is docs/openapi.json"
+    );
+    let doc = answer.json();
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.0"))
+    );
+    let responses = doc["paths"][LIVENESS_PATH]["post"]["responses"]
+        .as_object()
+        .expect("responses of the endpoint");
+    let documented: HashSet<u16> = responses.keys().map(|k| k.parse().unwrap()).collect();
+    let returned: HashSet<u16> = STATUS_CODES.iter().copied().collect();
+    assert_eq!(
+        documented, returned,
+        "every status the handler returns, and only those"
+    );
+    for (code, r) in responses {
+        for h in ["jobid", "bws-version", "reference-number", "date"] {
+            assert!(r["headers"].get(h).is_some(), "{code} documents header {h}");
+        }
+    }
+    let health = http(gw.addr(), "GET", "/healthz", &[], b"").await;
+    assert_eq!(health.status, 200, "connected to the broker");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_subcommand_listens_where_configured_and_stops_on_sigterm() {
+    let a = amqp("process");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_liveness"))
+        .arg("gateway")
+        .env("LIVENESS__AMQP__URL", &a.url)
+        .env("LIVENESS__AMQP__JOB_QUEUE", &a.job_queue)
+        .env("LIVENESS__GATEWAY__LISTEN", addr.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut healthy = false;
+    while Instant::now() < end && !healthy {
+        if let Ok(mut s) = TcpStream::connect(addr).await {
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            healthy = read_answer(s).await.status == 200;
+        }
+        if !healthy {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(healthy, "the gateway answers /healthz 200 on {addr}");
+    let answer = post(addr, &[], b"{}").await;
+    assert_error(&answer, 400, "InvalidArgument");
+    let mut child = child;
+    let _ = Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_broker_fails_waiting_requests_with_503_and_the_gateway_reconnects() {
+    let a = amqp("reconnect");
+    let gw = Running::connected(&settings(&a, 60)).await;
+    let (conn, _ch) = stuck_consumer(&a).await;
+    let waiting = tokio::spawn({
+        let addr = gw.addr();
+        let body = pascal_body(&["bioid/photo.png"], &[]);
+        async move { post(addr, &[], &body).await }
+    });
+    assert!(
+        wait_pending(&gw, 1).await,
+        "the job is enqueued and waited for"
+    );
+    // Close the gateway's connection from the broker side (its name holds the queue name).
+    let list = Command::new("rabbitmqctl")
+        .args(["list_connections", "-q", "pid", "client_properties"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    let pid = text
+        .lines()
+        .find(|l| l.contains("liveness gateway pid") && l.contains(&a.job_queue))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the gateway's connection is listed")
+        .to_string();
+    let started = Instant::now();
+    let closed = Command::new("rabbitmqctl")
+        .args(["close_connection", &pid, "test: broker-side close"])
+        .status()
+        .unwrap();
+    assert!(closed.success());
+    let answer = waiting.await.unwrap();
+    assert_error(&answer, 503, "Unavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failed at once, not at the deadline"
+    );
+    assert_eq!(gw.gw.broker().pending_count(), 0);
+    assert!(
+        gw.gw.broker().wait_connected(Duration::from_secs(20)).await,
+        "reconnected"
+    );
+    let health = http(gw.addr(), "GET", "/healthz", &[], b"").await;
+    assert_eq!(health.status, 200);
+    let _ = conn.close(200, "bye".into()).await;
+    gw.stop().await;
+    cleanup(&a).await;
+}
