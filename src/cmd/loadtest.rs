@@ -69,6 +69,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     if args.suite {
         let pairs = mix::build(&args.data, MixKind::Pairs)?;
         let all = mix::build(&args.data, MixKind::All)?;
+        describe(&all);
         let n = args.jobs;
         show(scoring::run(&settings, &pairs, n, 1)?.labelled("pairs: scoring only, 1 thread"));
         show(scoring::run(&settings, &pairs, n, 2)?.labelled("pairs: scoring only, 2 threads"));
@@ -98,6 +99,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         print_markdown(&reports);
     } else {
         let templates = mix::build(&args.data, args.mix)?;
+        describe(&templates);
         if args.scoring_only {
             show(scoring::run(
                 &settings,
@@ -125,6 +127,15 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The job templates and the size of their bodies.
+fn describe(templates: &[mix::JobTemplate]) {
+    let list: Vec<String> = templates
+        .iter()
+        .map(|t| format!("{} {:.2} MB", t.name, t.body.len() as f64 / 1e6))
+        .collect();
+    println!("job mix (request bodies): {}", list.join(", "));
 }
 
 fn print_markdown(reports: &[Report]) {

@@ -3,9 +3,9 @@
 //! Real clients send selfies as PNG or as JPEG of a few hundred kB, one image (passive only) or
 //! two (active and challenge), with or without tags. The bodies here are built once, before the
 //! clock starts, from the project's test images: the BioID PNGs as they are (0.26 to 0.45 MB of
-//! base64), the BioID nod frames re-encoded as JPEG at quality 95 (a phone camera's setting;
-//! about 0.2 MB of base64 each, against 0.08 MB for the heavily compressed originals) and one
-//! frame upscaled to 1920x1080 (about 0.5 MB of base64), so that every image is 0.2 to 1 MB.
+//! base64), the BioID nod frames re-encoded as JPEG at quality 98 (a little over 0.2 MB of
+//! base64 each, against 0.08 MB for the heavily compressed originals) and one frame upscaled to
+//! 1920x1080, so that every image is 0.2 to 1 MB of base64 (`tests/loadtest.rs` checks it).
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -36,10 +36,14 @@ pub struct JobTemplate {
     pub body: Vec<u8>,
 }
 
+/// The nod frames are heavily compressed (about 60 kB for 1280x720); re-encoded at this quality
+/// they are 0.2 to 0.25 MB of base64, like a phone camera's frame of that size.
+const JPEG_QUALITY: u8 = 98;
+
 enum Source {
     /// A file as it is.
     File(&'static str),
-    /// A file re-encoded as JPEG (quality 95), optionally resized to this width first.
+    /// A file re-encoded as JPEG ([`JPEG_QUALITY`]), optionally resized to this width first.
     Jpeg(&'static str, Option<u32>),
 }
 
@@ -159,7 +163,7 @@ fn load(data: &Path, source: &Source) -> Result<Vec<u8>, LoadtestError> {
                 img = image::imageops::resize(&img, *w, h, FilterType::Triangle);
             }
             let mut out = Cursor::new(Vec::new());
-            JpegEncoder::new_with_quality(&mut out, 95)
+            JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
                 .encode_image(&img)
                 .map_err(|e| LoadtestError::Mix(format!("{}: {e}", p.display())))?;
             Ok(out.into_inner())
