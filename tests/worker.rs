@@ -102,16 +102,7 @@ async fn channel() -> (Connection, Channel) {
 
 async fn cleanup(a: &AmqpSettings) {
     let (conn, ch) = channel().await;
-    for q in [&a.job_queue, &a.dead_letter_queue, &a.results_queue] {
-        let _ = ch
-            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-            .await;
-    }
-    for x in [&a.results_exchange, &a.dead_letter_exchange] {
-        let _ = ch
-            .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
-            .await;
-    }
+    liveness::queue::topology::remove(&ch, a).await;
     let _ = conn.close(200, "bye".into()).await;
 }
 

@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
 use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
 use super::mix::JobTemplate;
 use super::{LoadtestError, Percentiles, Report, ms, procstat};
 use crate::config::AmqpSettings;
+use crate::queue::client::Reply;
 use crate::queue::topology;
 
 /// One end-to-end run.
@@ -124,14 +124,6 @@ async fn consumers(ch: &Channel, queue: &str) -> Result<u32, lapin::Error> {
     Ok(q.consumer_count())
 }
 
-fn header_str(h: &FieldTable, key: &str) -> Option<String> {
-    match h.inner().get(key)? {
-        AMQPValue::LongString(s) => Some(s.to_string()),
-        AMQPValue::ShortString(s) => Some(s.to_string()),
-        _ => None,
-    }
-}
-
 /// Runs one end-to-end load test: `spec.jobs` jobs cycling through `templates`.
 pub async fn run(spec: &Spec, templates: &[JobTemplate]) -> Result<Report, LoadtestError> {
     if templates.is_empty() {
@@ -142,20 +134,7 @@ pub async fn run(spec: &Spec, templates: &[JobTemplate]) -> Result<Report, Loadt
     let ch = conn.create_channel().await?;
     topology::declare(&ch, &amqp).await?;
     let outcome = drive(spec, &amqp, &conn, &ch, templates).await;
-    for q in [
-        &amqp.job_queue,
-        &amqp.results_queue,
-        &amqp.dead_letter_queue,
-    ] {
-        let _ = ch
-            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-            .await;
-    }
-    for x in [&amqp.results_exchange, &amqp.dead_letter_exchange] {
-        let _ = ch
-            .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
-            .await;
-    }
+    topology::remove(&ch, &amqp).await;
     let _ = conn.close(200, "loadtest done".into()).await;
     outcome
 }
@@ -201,12 +180,9 @@ async fn drive(
         tokio::spawn(async move {
             while let Some(Ok(d)) = results.next().await {
                 let now = Instant::now();
-                let h = d.properties.headers().clone().unwrap_or_default();
-                let id = header_str(&h, "jobid").unwrap_or_default();
-                let status = match h.inner().get("status-code") {
-                    Some(AMQPValue::LongInt(n)) => u16::try_from(*n).unwrap_or(0),
-                    _ => 0,
-                };
+                let reply = Reply::from_delivery(&d.properties, Vec::new());
+                let id = reply.header("jobid").unwrap_or_default();
+                let status = reply.status;
                 received
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())

@@ -1,7 +1,10 @@
 //! Declares the queues and exchanges of the wire contract. Every declaration is idempotent, so
 //! every worker (and every reconnect) declares them again.
 
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Channel, ExchangeKind};
 
@@ -93,4 +96,20 @@ pub async fn declare(channel: &Channel, cfg: &AmqpSettings) -> Result<(), lapin:
         )
         .await?;
     Ok(())
+}
+
+/// Deletes the queues and exchanges of `cfg`, best effort: for private topologies (load tests,
+/// integration tests) that must not outlive their run. Never call it on a production topology:
+/// it drops the jobs and results still queued.
+pub async fn remove(channel: &Channel, cfg: &AmqpSettings) {
+    for q in [&cfg.job_queue, &cfg.dead_letter_queue, &cfg.results_queue] {
+        let _ = channel
+            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+    for x in [&cfg.results_exchange, &cfg.dead_letter_exchange] {
+        let _ = channel
+            .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
+            .await;
+    }
 }
