@@ -42,6 +42,31 @@ pub struct AmqpSettings {
     pub reconnect_max_ms: u64,
 }
 
+impl AmqpSettings {
+    /// The environment (`LIVENESS__AMQP__*`) that makes a child `liveness` process use this
+    /// broker and these queue and exchange names: for load tests and integration tests that
+    /// start workers on private queues.
+    pub fn env_vars(&self) -> [(&'static str, &str); 6] {
+        [
+            ("LIVENESS__AMQP__URL", self.url.as_str()),
+            ("LIVENESS__AMQP__JOB_QUEUE", self.job_queue.as_str()),
+            (
+                "LIVENESS__AMQP__DEAD_LETTER_EXCHANGE",
+                self.dead_letter_exchange.as_str(),
+            ),
+            (
+                "LIVENESS__AMQP__DEAD_LETTER_QUEUE",
+                self.dead_letter_queue.as_str(),
+            ),
+            (
+                "LIVENESS__AMQP__RESULTS_EXCHANGE",
+                self.results_exchange.as_str(),
+            ),
+            ("LIVENESS__AMQP__RESULTS_QUEUE", self.results_queue.as_str()),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkerSettings {
     pub threads: usize,

@@ -96,15 +96,7 @@ fn spawn_worker(a: &AmqpSettings, env: &[(&str, &str)]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_liveness"));
     cmd.arg("worker")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("LIVENESS__AMQP__URL", &a.url)
-        .env("LIVENESS__AMQP__JOB_QUEUE", &a.job_queue)
-        .env(
-            "LIVENESS__AMQP__DEAD_LETTER_EXCHANGE",
-            &a.dead_letter_exchange,
-        )
-        .env("LIVENESS__AMQP__DEAD_LETTER_QUEUE", &a.dead_letter_queue)
-        .env("LIVENESS__AMQP__RESULTS_EXCHANGE", &a.results_exchange)
-        .env("LIVENESS__AMQP__RESULTS_QUEUE", &a.results_queue)
+        .envs(a.env_vars())
         .env("LIVENESS__AMQP__RECONNECT_INITIAL_MS", "100")
         .env("LIVENESS__WORKER__THREADS", "2")
         .env("LIVENESS__TELEMETRY__METRICS_ADDR", "127.0.0.1:0")
@@ -447,28 +439,6 @@ async fn invalid_requests_get_400_or_413_from_the_gateway_itself() {
     cleanup(&a).await;
 }
 
-fn jwt(key: &str, aud: &str, exp_offset: i64) -> String {
-    #[derive(serde::Serialize)]
-    struct C<'a> {
-        iss: &'a str,
-        sub: &'a str,
-        aud: &'a str,
-        exp: i64,
-    }
-    let claims = C {
-        iss: "client",
-        sub: "client",
-        aud,
-        exp: chrono::Utc::now().timestamp() + exp_offset,
-    };
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
-    )
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_auth_a_missing_or_bad_token_gets_401_and_is_not_enqueued() {
     let a = amqp("auth");
@@ -491,11 +461,14 @@ async fn with_auth_a_missing_or_bad_token_gets_401_and_is_not_enqueued() {
         ("no token", None),
         ("not Bearer", Some("Basic Z3Vlc3Q6Z3Vlc3Q=".to_string())),
         ("not a JWT", Some("Bearer not.a.jwt".to_string())),
-        ("wrong key", Some(bearer(jwt("other", "BWS", 300)))),
-        ("expired", Some(bearer(jwt("secret-1", "BWS", -300)))),
+        ("wrong key", Some(bearer(common::jwt("other", "BWS", 300)))),
+        (
+            "expired",
+            Some(bearer(common::jwt("secret-1", "BWS", -300))),
+        ),
         (
             "wrong audience",
-            Some(bearer(jwt("secret-1", "NOT-BWS", 300))),
+            Some(bearer(common::jwt("secret-1", "NOT-BWS", 300))),
         ),
     ];
     for (name, token) in cases {
@@ -508,7 +481,7 @@ async fn with_auth_a_missing_or_bad_token_gets_401_and_is_not_enqueued() {
         assert_error(&answer, 401, "Unauthenticated");
         assert_bws_headers(&answer, Some("R-401"));
     }
-    let valid = bearer(jwt("secret-1", "BWS", 300));
+    let valid = bearer(common::jwt("secret-1", "BWS", 300));
     let answer = post(gw.addr(), &[("Authorization", valid.as_str())], &body).await;
     assert_eq!(
         answer.status,

@@ -354,28 +354,6 @@ async fn bad_jobs_get_their_status_and_the_worker_goes_on() {
     cleanup(&a).await;
 }
 
-fn jwt(key: &str, aud: &str, exp_offset: i64) -> String {
-    #[derive(serde::Serialize)]
-    struct C<'a> {
-        iss: &'a str,
-        sub: &'a str,
-        aud: &'a str,
-        exp: i64,
-    }
-    let claims = C {
-        iss: "client",
-        sub: "client",
-        aud,
-        exp: chrono::Utc::now().timestamp() + exp_offset,
-    };
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
-    )
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_auth_only_a_valid_token_is_scored() {
     let a = amqp("auth");
@@ -389,10 +367,18 @@ async fn with_auth_only_a_valid_token_is_scored() {
     let body = image_job(&["bioid/photo.png"], &[]);
     let cases = [
         ("no token", None, 401),
-        ("wrong signature", Some(jwt("other", "BWS", 300)), 401),
-        ("expired", Some(jwt("secret-1", "BWS", -300)), 401),
-        ("wrong audience", Some(jwt("secret-1", "NOT-BWS", 300)), 401),
-        ("valid", Some(jwt("secret-1", "BWS", 300)), 200),
+        (
+            "wrong signature",
+            Some(common::jwt("other", "BWS", 300)),
+            401,
+        ),
+        ("expired", Some(common::jwt("secret-1", "BWS", -300)), 401),
+        (
+            "wrong audience",
+            Some(common::jwt("secret-1", "NOT-BWS", 300)),
+            401,
+        ),
+        ("valid", Some(common::jwt("secret-1", "BWS", 300)), 200),
     ];
     for (name, token, status) in cases {
         let opts = JobOptions {
@@ -426,15 +412,7 @@ fn worker_command(a: &AmqpSettings, threads: usize, prefetch: u16) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_liveness"));
     cmd.arg("worker")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("LIVENESS__AMQP__URL", &a.url)
-        .env("LIVENESS__AMQP__JOB_QUEUE", &a.job_queue)
-        .env(
-            "LIVENESS__AMQP__DEAD_LETTER_EXCHANGE",
-            &a.dead_letter_exchange,
-        )
-        .env("LIVENESS__AMQP__DEAD_LETTER_QUEUE", &a.dead_letter_queue)
-        .env("LIVENESS__AMQP__RESULTS_EXCHANGE", &a.results_exchange)
-        .env("LIVENESS__AMQP__RESULTS_QUEUE", &a.results_queue)
+        .envs(a.env_vars())
         .env("LIVENESS__AMQP__PREFETCH", prefetch.to_string())
         .env("LIVENESS__AMQP__RECONNECT_INITIAL_MS", "100")
         .env("LIVENESS__WORKER__THREADS", threads.to_string())

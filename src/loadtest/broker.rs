@@ -88,15 +88,7 @@ fn spawn_workers(spec: &Spec, amqp: &AmqpSettings) -> Result<Workers, LoadtestEr
             cmd.arg("--config").arg(c);
         }
         cmd.arg("worker")
-            .env("LIVENESS__AMQP__URL", &amqp.url)
-            .env("LIVENESS__AMQP__JOB_QUEUE", &amqp.job_queue)
-            .env(
-                "LIVENESS__AMQP__DEAD_LETTER_EXCHANGE",
-                &amqp.dead_letter_exchange,
-            )
-            .env("LIVENESS__AMQP__DEAD_LETTER_QUEUE", &amqp.dead_letter_queue)
-            .env("LIVENESS__AMQP__RESULTS_EXCHANGE", &amqp.results_exchange)
-            .env("LIVENESS__AMQP__RESULTS_QUEUE", &amqp.results_queue)
+            .envs(amqp.env_vars())
             .env(
                 "LIVENESS__WORKER__THREADS",
                 spec.threads_per_worker.to_string(),

@@ -79,3 +79,27 @@ pub fn score_files_request(names: &[&str], tags: &[&str]) -> LivenessDetectionRe
     }
     request(&images)
 }
+
+/// A BWS-style client token (HS256; `iss` = `sub` = the client id) for audience `aud`,
+/// expiring `exp_offset` seconds from now (negative: already expired).
+pub fn jwt(key: &str, aud: &str, exp_offset: i64) -> String {
+    #[derive(serde::Serialize)]
+    struct C<'a> {
+        iss: &'a str,
+        sub: &'a str,
+        aud: &'a str,
+        exp: i64,
+    }
+    let claims = C {
+        iss: "client",
+        sub: "client",
+        aud,
+        exp: chrono::Utc::now().timestamp() + exp_offset,
+    };
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+    )
+    .unwrap()
+}
