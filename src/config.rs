@@ -43,6 +43,19 @@ pub struct AmqpSettings {
 }
 
 impl AmqpSettings {
+    /// These settings with every queue and exchange named after `id` (`id`, `id.dlx`,
+    /// `id.dead`, `id.results`): a private topology for a load test or an integration test.
+    pub fn renamed(&self, id: &str) -> AmqpSettings {
+        AmqpSettings {
+            job_queue: id.to_string(),
+            dead_letter_exchange: format!("{id}.dlx"),
+            dead_letter_queue: format!("{id}.dead"),
+            results_exchange: format!("{id}.results"),
+            results_queue: format!("{id}.results"),
+            ..self.clone()
+        }
+    }
+
     /// The environment (`LIVENESS__AMQP__*`) that makes a child `liveness` process use this
     /// broker and these queue and exchange names: for load tests and integration tests that
     /// start workers on private queues.

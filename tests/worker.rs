@@ -24,13 +24,8 @@ const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 fn amqp(prefix: &str) -> AmqpSettings {
     let id = format!("test.{prefix}.{}", uuid::Uuid::new_v4().simple());
-    let mut a = Settings::defaults().unwrap().amqp;
+    let mut a = Settings::defaults().unwrap().amqp.renamed(&id);
     a.url = URL.into();
-    a.job_queue = id.clone();
-    a.dead_letter_exchange = format!("{id}.dlx");
-    a.dead_letter_queue = format!("{id}.dead");
-    a.results_exchange = format!("{id}.results");
-    a.results_queue = format!("{id}.results");
     a.reconnect_initial_ms = 100;
     a.reconnect_max_ms = 1000;
     a
@@ -454,15 +449,7 @@ async fn publish_many(a: &AmqpSettings, body: &[u8], n: usize) -> HashSet<String
 
 async fn queue_depth(a: &AmqpSettings) -> u32 {
     let (conn, ch) = channel().await;
-    let q = ch
-        .queue_declare(
-            a.job_queue.as_str().into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
+    let q = liveness::queue::topology::inspect(&ch, a.job_queue.as_str())
         .await
         .unwrap();
     let _ = conn.close(200, "bye".into()).await;

@@ -54,7 +54,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         label,
         exe: exe.clone(),
         config: config.map(Path::to_path_buf),
-        url: settings.amqp.url.clone(),
+        amqp: settings.amqp.clone(),
         workers,
         threads_per_worker: args.threads,
         jobs,

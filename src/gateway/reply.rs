@@ -14,9 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_lite::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::sync::{oneshot, watch};
@@ -173,17 +171,7 @@ impl Broker {
             Some(c) => c,
             None => session.conn.create_channel().await?,
         };
-        let count = match probe
-            .queue_declare(
-                self.amqp.job_queue.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-        {
+        let count = match crate::queue::topology::inspect(&probe, &self.amqp.job_queue).await {
             Ok(q) => {
                 cache.probe = Some(probe);
                 q.consumer_count()

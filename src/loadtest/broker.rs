@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
@@ -28,8 +26,9 @@ pub struct Spec {
     pub exe: PathBuf,
     /// A configuration file the workers load (`--config`), if any.
     pub config: Option<PathBuf>,
-    /// Broker URL; the queues are private to the run.
-    pub url: String,
+    /// The broker; the run declares private queues named after a fresh id (see
+    /// [`AmqpSettings::renamed`]) and deletes them at the end.
+    pub amqp: AmqpSettings,
     pub workers: usize,
     pub threads_per_worker: usize,
     pub jobs: usize,
@@ -64,22 +63,6 @@ impl Drop for Workers {
     }
 }
 
-fn private_queues(url: &str) -> AmqpSettings {
-    let id = format!("loadtest.{}", uuid::Uuid::new_v4().simple());
-    AmqpSettings {
-        url: url.to_string(),
-        job_queue: id.clone(),
-        dead_letter_exchange: format!("{id}.dlx"),
-        dead_letter_queue: format!("{id}.dead"),
-        delivery_limit: 5,
-        results_exchange: format!("{id}.results"),
-        results_queue: format!("{id}.results"),
-        prefetch: 0,
-        reconnect_initial_ms: 200,
-        reconnect_max_ms: 2000,
-    }
-}
-
 fn spawn_workers(spec: &Spec, amqp: &AmqpSettings) -> Result<Workers, LoadtestError> {
     let mut workers = Workers(Vec::new());
     for _ in 0..spec.workers {
@@ -102,26 +85,14 @@ fn spawn_workers(spec: &Spec, amqp: &AmqpSettings) -> Result<Workers, LoadtestEr
     Ok(workers)
 }
 
-async fn consumers(ch: &Channel, queue: &str) -> Result<u32, lapin::Error> {
-    let q = ch
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    Ok(q.consumer_count())
-}
-
 /// Runs one end-to-end load test: `spec.jobs` jobs cycling through `templates`.
 pub async fn run(spec: &Spec, templates: &[JobTemplate]) -> Result<Report, LoadtestError> {
     if templates.is_empty() {
         return Err(LoadtestError::Mix("no job templates".into()));
     }
-    let amqp = private_queues(&spec.url);
+    let amqp = spec
+        .amqp
+        .renamed(&format!("loadtest.{}", uuid::Uuid::new_v4().simple()));
     let conn = Connection::connect(&amqp.url, ConnectionProperties::default()).await?;
     let ch = conn.create_channel().await?;
     topology::declare(&ch, &amqp).await?;
@@ -141,7 +112,11 @@ async fn drive(
     let workers = spawn_workers(spec, amqp)?;
     // Wait until every worker consumes (loading the models takes a moment).
     let ready_by = Instant::now() + Duration::from_secs(120);
-    while consumers(ch, &amqp.job_queue).await? < spec.workers as u32 {
+    while topology::inspect(ch, &amqp.job_queue)
+        .await?
+        .consumer_count()
+        < spec.workers as u32
+    {
         if Instant::now() > ready_by {
             return Err(LoadtestError::Workers(
                 "the workers did not start consuming within 120 s".into(),

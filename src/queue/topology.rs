@@ -6,7 +6,7 @@ use lapin::options::{
     QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{Channel, ExchangeKind};
+use lapin::{Channel, ExchangeKind, Queue};
 
 use crate::config::AmqpSettings;
 
@@ -112,4 +112,19 @@ pub async fn remove(channel: &Channel, cfg: &AmqpSettings) {
             .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
             .await;
     }
+}
+
+/// A queue's message and consumer counts, by a passive declare (which creates nothing; the
+/// broker closes the channel with an error when the queue does not exist).
+pub async fn inspect(channel: &Channel, queue: &str) -> Result<Queue, lapin::Error> {
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
 }
