@@ -68,7 +68,10 @@ fn bench(c: &mut Criterion) {
             })
         });
         group.bench_function("texture (MiniFASNet pair)", |b| {
-            b.iter(|| texture::score(&mut models, &decoded.rgb, det.bbox).expect("texture"))
+            b.iter(|| {
+                texture::score(&mut models, &decoded.rgb, det.bbox, [1.0; 3], true)
+                    .expect("texture")
+            })
         });
         drop(models);
         group.finish();

@@ -134,8 +134,21 @@ impl Ctx {
         let Some(d) = dets.into_iter().next() else {
             return Ok(None);
         };
-        let t = texture::score(m, img, d.bbox)?;
+        let t = texture::score(
+            m,
+            img,
+            d.bbox,
+            [self.gain(img, &d); 3],
+            self.s.texture.area_downscale,
+        )?;
         Ok(Some((d, t)))
+    }
+
+    /// The configured exposure-normalisation gain of a face, as the pipeline applies it.
+    fn gain(&self, img: &RgbImage, d: &Detection) -> f32 {
+        let t = &self.s.texture;
+        let luma = quality::patch_stats(img, d).mean_luma;
+        texture::exposure_gain(luma, t.reference_luma, t.min_gain, t.max_gain)
     }
 }
 
@@ -1249,7 +1262,13 @@ fn group_faces(ctx: &Ctx) -> Result<()> {
         let d = ctx.detect(&mut m, &img)?;
         let mut line = Vec::new();
         for e in &d {
-            let t = texture::score(&mut m, &img, e.bbox)?;
+            let t = texture::score(
+                &mut m,
+                &img,
+                e.bbox,
+                [ctx.gain(&img, e); 3],
+                ctx.s.texture.area_downscale,
+            )?;
             rows.push((e.bbox[2], t, e.score));
             line.push(format!("{:.0}px/{:.2}", e.bbox[2], t));
         }
@@ -1280,7 +1299,13 @@ fn group_faces(ctx: &Ctx) -> Result<()> {
         let d = ctx.detect(&mut m, &big)?;
         let mut v = Vec::new();
         for e in &d {
-            v.push(texture::score(&mut m, &big, e.bbox)?);
+            v.push(texture::score(
+                &mut m,
+                &big,
+                e.bbox,
+                [ctx.gain(&big, e); 3],
+                ctx.s.texture.area_downscale,
+            )?);
         }
         println!(
             "group_large upscaled x{f}: {} faces, texture {}",

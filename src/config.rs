@@ -19,6 +19,7 @@ pub struct Settings {
     pub detector: DetectorSettings,
     pub quality: QualitySettings,
     pub texture: TextureSettings,
+    pub medium: MediumSettings,
     pub motion: MotionSettings,
     pub challenge: ChallengeSettings,
     pub amqp: AmqpSettings,
@@ -207,11 +208,31 @@ pub struct QualitySettings {
     pub sharpness_reference: f32,
     pub exposure_low: f32,
     pub exposure_high: f32,
+    pub max_clipped_fraction: f32,
+    pub max_noise: f32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct TextureSettings {
     pub threshold: f64,
+    pub area_downscale: bool,
+    pub reference_luma: f32,
+    pub min_gain: f32,
+    pub max_gain: f32,
+}
+
+/// The medium cue ([`crate::pipeline::medium`]): distances in eye distances from the eye
+/// midpoint, steps relative to the face's luminance.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MediumSettings {
+    pub enabled: bool,
+    pub min_step: f32,
+    pub min_strength: f32,
+    pub min_side: f32,
+    pub max_side: f32,
+    pub max_side_open: f32,
+    pub min_top: f32,
+    pub below_shoulders: f32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -279,27 +279,6 @@ fn scaled(img: &image::RgbImage, f: f32) -> image::RgbImage {
 }
 
 #[test]
-fn a_darkened_photo_of_a_photo_is_not_trusted_as_live() {
-    // Darkened to a face luminance of about 53, this spoof's texture score rises above 0.5
-    // (docs/thresholds.md); outside the exposure band the texture check is not trusted.
-    let photo = load_rgb("bioid/photo.png");
-    let r = score_bytes(&[(&png(&scaled(&photo, 0.36)), &[])]);
-    assert!(!r.live, "{r:?}");
-    let e = r
-        .errors
-        .iter()
-        .find(|e| e.error_code == "RejectedByPassiveLiveDetection")
-        .expect("passive rejection");
-    assert!(e.message.contains("too dark"), "{}", e.message);
-    let exposure = r.image_properties[0]
-        .quality_assessments
-        .iter()
-        .find(|a| a.check == "Exposure")
-        .unwrap();
-    assert!(exposure.score < 1.0);
-}
-
-#[test]
 fn a_live_face_in_normal_light_keeps_full_exposure() {
     let live = load_rgb("bioid/challenge_right_1.png");
     let r = score_bytes(&[(&png(&scaled(&live, 1.2)), &[])]);

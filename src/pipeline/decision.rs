@@ -91,8 +91,21 @@ pub fn decide(
         match a.texture_score {
             Some(s) => {
                 scores.push(s);
-                if let Some(why) = &a.texture_untrusted {
+                if let Some(why) = &a.texture_unusable {
                     errors.push(job_error("RejectedByPassiveLiveDetection", prefix(i, why)));
+                } else if let Some(medium) = &a.medium {
+                    errors.push(job_error(
+                        "RejectedByPassiveLiveDetection",
+                        prefix(
+                            i,
+                            &format!(
+                                "the face is shown on a medium (score {:.3} < {:.3}): {}",
+                                s,
+                                settings.texture.threshold,
+                                medium.describe()
+                            ),
+                        ),
+                    ));
                 } else if s < settings.texture.threshold {
                     errors.push(job_error(
                         "RejectedByPassiveLiveDetection",

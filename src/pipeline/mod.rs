@@ -9,6 +9,7 @@ pub mod challenge;
 pub mod decision;
 pub mod face;
 pub mod image;
+pub mod medium;
 pub mod motion;
 pub mod quality;
 pub mod texture;
@@ -63,10 +64,14 @@ pub struct ImageAnalysis {
     pub properties: ImageProperties,
     pub errors: Vec<JobError>,
     pub face: Option<FoundFace>,
+    /// The passive score the decision uses: the MiniFASNet pair's, or lower when the medium
+    /// cue found a frame (the wire's `textureLivenessScore`).
     pub texture_score: Option<f64>,
-    /// Why the texture score cannot be trusted although it was computed (the face is too dark
-    /// or too bright: darkened photos of photos score live, see docs/thresholds.md).
-    pub texture_untrusted: Option<String>,
+    /// The medium frame found around the face, when it is strong enough to reject.
+    pub medium: Option<medium::Evidence>,
+    /// Why the face cannot be judged on its texture although its score was computed: most of
+    /// it is clipped, or its noise swamps the texture ([`quality::unusable_exposure`]).
+    pub texture_unusable: Option<String>,
 }
 
 /// Result of the quarter-turn search.
@@ -245,7 +250,8 @@ impl Engine {
                 errors,
                 face: None,
                 texture_score: None,
-                texture_untrusted: None,
+                medium: None,
+                texture_unusable: None,
             });
         };
         let min_other = main.bbox[2] * self.settings.detector.other_face_min_ratio;
@@ -269,7 +275,8 @@ impl Engine {
                 errors,
                 face: None,
                 texture_score: None,
-                texture_untrusted: None,
+                medium: None,
+                texture_unusable: None,
             });
         }
         let reason = quality::suitability(&main, w, h);
@@ -317,24 +324,31 @@ impl Engine {
             }
             _ => {}
         }
-        let texture_untrusted = (stats.mean_luma < q.exposure_low || stats.mean_luma > q.exposure_high)
-            .then(|| {
-                format!(
-                    "the face is too {} (mean luminance {:.0}, outside {:.0}..{:.0}) for a trustworthy texture check",
-                    if stats.mean_luma < q.exposure_low { "dark" } else { "bright" },
-                    stats.mean_luma,
-                    q.exposure_low,
-                    q.exposure_high
-                )
+        // Exposure is normalised, not gated: the crop's gain brings the face to the reference
+        // luminance, and only a face without picture (clipped, or noise that swamps it) is
+        // refused.
+        let t = &self.settings.texture;
+        let gain =
+            texture::exposure_gain(stats.mean_luma, t.reference_luma, t.min_gain, t.max_gain);
+        let texture_unusable = quality::unusable_exposure(&stats, q, gain);
+        let (texture_score, medium) = if usable {
+            let model = texture::score(models, &upright, main.bbox, [gain; 3], t.area_downscale)?;
+            let cfg = &self.settings.medium;
+            let medium = cfg
+                .enabled
+                .then(|| medium::inspect(&upright, &main, stats.mean_luma, cfg))
+                .filter(|e| e.strength > cfg.min_strength);
+            // The passive score is the lower of the two cues, so that `textureLivenessScore` is
+            // the score the passive decision used.
+            let passive = medium.as_ref().map_or(model, |e| {
+                model.min(e.score_cap(t.threshold, cfg.min_strength))
             });
-        let texture_score = if usable {
-            let s = texture::score(models, &upright, main.bbox)?;
             if let Some(f) = properties.faces.first_mut() {
-                f.texture_liveness_score = round4(s);
+                f.texture_liveness_score = round4(passive);
             }
-            Some(s)
+            (Some(passive), medium)
         } else {
-            None
+            (None, None)
         };
         Ok(ImageAnalysis {
             properties,
@@ -344,7 +358,8 @@ impl Engine {
                 rgb: upright,
             }),
             texture_score,
-            texture_untrusted,
+            medium,
+            texture_unusable,
         })
     }
 }

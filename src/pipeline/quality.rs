@@ -159,7 +159,7 @@ const PATCH: usize = 96;
 /// An eye-aligned gray patch of the inner face (eyebrows to mouth, cheek to cheek), sampled
 /// bilinearly so that sharpness is measured at one scale whatever the face size. Luma is
 /// computed per sample straight from the RGB buffer: no gray copy of the whole frame.
-fn face_patch(rgb: &RgbImage, det: &Detection) -> Vec<f32> {
+fn face_patch(rgb: &RgbImage, det: &Detection) -> (Vec<f32>, [f32; 3]) {
     let (width, height) = rgb.dimensions();
     let raw = rgb.as_raw();
     let g = geometry(det);
@@ -172,35 +172,38 @@ fn face_patch(rgb: &RgbImage, det: &Detection) -> Vec<f32> {
     // 1.6 eye distances wide and high, starting 0.4 above the eyes: the inner face only.
     let span = 1.6 * d;
     let (w, h) = (width as usize, height as usize);
-    let sample = |x: f32, y: f32| -> f32 {
+    // Bilinear sample of channel c (0..3 for R, G, B).
+    let sample = |x: f32, y: f32, c: usize| -> f32 {
         let x = x.clamp(0.0, w as f32 - 1.001);
         let y = y.clamp(0.0, h as f32 - 1.001);
         let (x0, y0) = (x.floor() as usize, y.floor() as usize);
         let (fx, fy) = (x - x0 as f32, y - y0 as f32);
         let x1 = (x0 + 1).min(w - 1);
         let y1 = (y0 + 1).min(h - 1);
-        // BT.601 luma, as `image::to_gray`.
-        let p = |xx: usize, yy: usize| {
-            let i = (yy * w + xx) * 3;
-            0.299 * f32::from(raw[i])
-                + 0.587 * f32::from(raw[i + 1])
-                + 0.114 * f32::from(raw[i + 2])
-        };
+        let p = |xx: usize, yy: usize| f32::from(raw[(yy * w + xx) * 3 + c]);
         (p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx) * (1.0 - fy)
             + (p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx) * fy
     };
     let mut out = Vec::with_capacity(PATCH * PATCH);
+    let mut sums = [0f64; 3];
     for j in 0..PATCH {
         let t = -0.4 * d + span * (j as f32 + 0.5) / PATCH as f32;
         for i in 0..PATCH {
             let s = -span / 2.0 + span * (i as f32 + 0.5) / PATCH as f32;
-            out.push(sample(
+            let (x, y) = (
                 mid[0] + s * g.u[0] + t * g.v[0],
                 mid[1] + s * g.u[1] + t * g.v[1],
-            ));
+            );
+            let rgb = [sample(x, y, 0), sample(x, y, 1), sample(x, y, 2)];
+            for (sum, v) in sums.iter_mut().zip(rgb) {
+                *sum += f64::from(v);
+            }
+            // BT.601 luma, as `image::to_gray`.
+            out.push(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]);
         }
     }
-    out
+    let n = (PATCH * PATCH) as f64;
+    (out, sums.map(|s| (s / n) as f32))
 }
 
 /// Variance of the 4-neighbour Laplacian over the patch.
@@ -223,19 +226,82 @@ fn laplacian_variance(p: &[f32]) -> f32 {
     (sum2 / count - mean * mean) as f32
 }
 
-/// Sharpness and exposure measurements of a face.
+/// Noise standard deviation of the patch, by Immerkær's estimator ("Fast noise variance
+/// estimation", 1996): the mean absolute response to the difference of two Laplacians, which
+/// cancels smooth shading and keeps the sensor's pixel-to-pixel noise.
+fn noise_sigma(p: &[f32]) -> f32 {
+    let n = PATCH;
+    let mut sum = 0f64;
+    for y in 1..n - 1 {
+        for x in 1..n - 1 {
+            let at = |dx: isize, dy: isize| {
+                f64::from(p[(y as isize + dy) as usize * n + (x as isize + dx) as usize])
+            };
+            let r = at(-1, -1) + at(1, -1) + at(-1, 1) + at(1, 1)
+                - 2.0 * (at(0, -1) + at(-1, 0) + at(1, 0) + at(0, 1))
+                + 4.0 * at(0, 0);
+            sum += r.abs();
+        }
+    }
+    let m = (n - 2) as f64;
+    ((std::f64::consts::FRAC_PI_2).sqrt() * sum / (6.0 * m * m)) as f32
+}
+
+/// A patch value at or below this is clipped black; at or above `255 - CLIP`, clipped white.
+const CLIP: f32 = 3.0;
+
+/// Sharpness, exposure and noise measurements of a face.
 #[derive(Debug, Clone, Copy)]
 pub struct PatchStats {
     pub laplacian_variance: f32,
     pub mean_luma: f32,
+    /// Fraction of the inner face clipped to black (luma <= 3) and to white (>= 252).
+    pub clipped_dark: f32,
+    pub clipped_bright: f32,
+    /// Sensor noise (standard deviation, luma levels) of the inner face.
+    pub noise: f32,
+    /// Mean R, G, B of the inner face.
+    pub mean_rgb: [f32; 3],
 }
 
 pub fn patch_stats(rgb: &RgbImage, det: &Detection) -> PatchStats {
-    let p = face_patch(rgb, det);
+    let (p, mean_rgb) = face_patch(rgb, det);
+    let n = p.len() as f32;
     PatchStats {
         laplacian_variance: laplacian_variance(&p),
-        mean_luma: p.iter().sum::<f32>() / p.len() as f32,
+        mean_luma: p.iter().sum::<f32>() / n,
+        clipped_dark: p.iter().filter(|&&v| v <= CLIP).count() as f32 / n,
+        clipped_bright: p.iter().filter(|&&v| v >= 255.0 - CLIP).count() as f32 / n,
+        noise: noise_sigma(&p),
+        mean_rgb,
     }
+}
+
+/// Why a found face cannot be judged on its texture at all: most of it holds no picture.
+/// A dim face is not such a face: its gain is normalised before the texture models.
+pub fn unusable_exposure(stats: &PatchStats, q: &QualitySettings, gain: f32) -> Option<String> {
+    if stats.clipped_dark > q.max_clipped_fraction {
+        return Some(format!(
+            "the face cannot be analysed: {:.0} % of it is clipped to black (at most {:.0} %)",
+            100.0 * stats.clipped_dark,
+            100.0 * q.max_clipped_fraction
+        ));
+    }
+    if stats.clipped_bright > q.max_clipped_fraction {
+        return Some(format!(
+            "the face cannot be analysed: {:.0} % of it is clipped to white (at most {:.0} %)",
+            100.0 * stats.clipped_bright,
+            100.0 * q.max_clipped_fraction
+        ));
+    }
+    let amplified = stats.noise * gain;
+    if amplified > q.max_noise {
+        return Some(format!(
+            "the face cannot be analysed: its sensor noise ({:.1} luma levels after the exposure gain of {:.1}) swamps the texture (at most {:.1})",
+            amplified, gain, q.max_noise
+        ));
+    }
+    None
 }
 
 fn assessment(check: &str, score: f64, message: impl Into<String>) -> QualityAssessment {
@@ -315,6 +381,8 @@ pub fn sharpness(stats: &PatchStats, q: &QualitySettings) -> QualityAssessment {
     assessment("Sharpness", score, msg)
 }
 
+/// Information only: a dim or bright face is normalised before the texture models, never
+/// rejected for its brightness alone ([`unusable_exposure`] rejects only faces without picture).
 pub fn exposure(stats: &PatchStats, q: &QualitySettings) -> QualityAssessment {
     let m = stats.mean_luma;
     let (score, msg) = if m < q.exposure_low {

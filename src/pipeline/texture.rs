@@ -50,8 +50,10 @@ pub fn crop_window(bbox: [f32; 4], scale: f32, img_w: u32, img_h: u32) -> [i64; 
 }
 
 /// Crops the window straight from the decoded buffer and resizes it to `side`x`side`
-/// planar BGR f32, sampling like OpenCV's `INTER_LINEAR` (half-pixel centres).
-pub fn crop_bgr(img: &RgbImage, window: [i64; 4], side: usize) -> Vec<f32> {
+/// planar BGR f32, sampling like OpenCV's `INTER_LINEAR` (half-pixel centres), with every value
+/// multiplied by the gain of its channel (`gain` is R, G, B) and clipped to 255 (the exposure
+/// normalisation, see [`exposure_gain`]).
+pub fn crop_bgr(img: &RgbImage, window: [i64; 4], side: usize, gain: [f32; 3]) -> Vec<f32> {
     let [x0, y0, x1, y1] = window;
     let cw = (x1 - x0 + 1).max(1) as f32;
     let ch = (y1 - y0 + 1).max(1) as f32;
@@ -81,7 +83,65 @@ pub fn crop_bgr(img: &RgbImage, window: [i64; 4], side: usize) -> Vec<f32> {
                 let top = px(xa, ya, c) * (1.0 - wx) + px(xb, ya, c) * wx;
                 let bottom = px(xa, yb, c) * (1.0 - wx) + px(xb, yb, c) * wx;
                 // RGB channel c goes to BGR plane 2 - c.
-                out[(2 - c) * plane + dy * side + dx] = top * (1.0 - wy) + bottom * wy;
+                out[(2 - c) * plane + dy * side + dx] =
+                    ((top * (1.0 - wy) + bottom * wy) * gain[c]).min(255.0);
+            }
+        }
+    }
+    out
+}
+
+/// Crops the window and shrinks it to `side`x`side` planar BGR f32 by averaging every source
+/// pixel of each output pixel's footprint (OpenCV's `INTER_AREA` for integer footprints), then
+/// applies the channel gains as [`crop_bgr`] does. Used when the window is larger than the
+/// output: bilinear sampling would pick single source pixels and pass their sensor noise to
+/// the models untouched (at a face luminance of 40, two noise draws of one capture scored 0.60
+/// and 0.20; docs/thresholds.md, "area_downscale").
+pub fn crop_bgr_area(img: &RgbImage, window: [i64; 4], side: usize, gain: [f32; 3]) -> Vec<f32> {
+    let [x0, y0, x1, y1] = window;
+    let (cw, ch) = ((x1 - x0 + 1).max(1) as usize, (y1 - y0 + 1).max(1) as usize);
+    if cw < side || ch < side {
+        return crop_bgr(img, window, side, gain);
+    }
+    let iw = img.width() as usize;
+    let raw = img.as_raw();
+    let plane = side * side;
+    // Source bounds of output column/row d: [d·len/side, (d+1)·len/side).
+    let bounds = |len: usize| -> Vec<(usize, usize)> {
+        (0..side)
+            .map(|d| {
+                (
+                    d * len / side,
+                    ((d + 1) * len / side).max(d * len / side + 1),
+                )
+            })
+            .collect()
+    };
+    let xs = bounds(cw);
+    let ys = bounds(ch);
+    let (x0, y0) = (x0.max(0) as usize, y0.max(0) as usize);
+    let mut out = vec![0f32; 3 * plane];
+    // Column sums of one output row's band, per output column and channel.
+    let mut acc = vec![0u32; side * 3];
+    for (dy, &(ya, yb)) in ys.iter().enumerate() {
+        acc.iter_mut().for_each(|v| *v = 0);
+        for y in ya..yb {
+            let row = &raw[((y0 + y) * iw + x0) * 3..];
+            for (dx, &(xa, xb)) in xs.iter().enumerate() {
+                let a = &mut acc[dx * 3..dx * 3 + 3];
+                for px in row[xa * 3..xb * 3].chunks_exact(3) {
+                    a[0] += u32::from(px[0]);
+                    a[1] += u32::from(px[1]);
+                    a[2] += u32::from(px[2]);
+                }
+            }
+        }
+        for (dx, &(xa, xb)) in xs.iter().enumerate() {
+            let n = ((xb - xa) * (yb - ya)) as f32;
+            for c in 0..3 {
+                // RGB channel c goes to BGR plane 2 - c.
+                out[(2 - c) * plane + dy * side + dx] =
+                    (acc[dx * 3 + c] as f32 / n * gain[c]).min(255.0);
             }
         }
     }
@@ -100,9 +160,15 @@ fn real_probability(
     img: &RgbImage,
     bbox: [f32; 4],
     scale: f32,
+    gain: [f32; 3],
+    area: bool,
 ) -> Result<f32, ort::Error> {
     let window = crop_window(bbox, scale, img.width(), img.height());
-    let input = crop_bgr(img, window, INPUT_SIDE);
+    let input = if area {
+        crop_bgr_area(img, window, INPUT_SIDE, gain)
+    } else {
+        crop_bgr(img, window, INPUT_SIDE, gain)
+    };
     let tensor =
         TensorRef::from_array_view(([1usize, 3, INPUT_SIDE, INPUT_SIDE], input.as_slice()))?;
     let outputs = session.run(ort::inputs![tensor])?;
@@ -117,11 +183,33 @@ fn real_probability(
     Ok(softmax3(&logits[..3])[1])
 }
 
-/// The probability that the face is real: softmax of each model, averaged, index 1.
-/// Clamped into ]0,1] because 0 means "not computed" on the wire.
-pub fn score(models: &mut ModelSet, img: &RgbImage, bbox: [f32; 4]) -> Result<f64, ort::Error> {
-    let v2 = real_probability(&mut models.fas_v2, img, bbox, V2_SCALE)?;
-    let v1se = real_probability(&mut models.fas_v1se, img, bbox, V1SE_SCALE)?;
+/// The gain that brings a face of mean luminance `face_luma` to `reference`, within
+/// `[min_gain, max_gain]`.
+///
+/// Why: the MiniFASNet pair was trained on well-lit faces and reads brightness as a cue. A dim
+/// live face scores low, and a photo of a photo darkened to a face luminance of 53 scored 0.65
+/// "live" without it. Normalising the crop's gain makes both be judged as what they are
+/// (docs/thresholds.md, "Exposure normalisation").
+pub fn exposure_gain(face_luma: f32, reference: f32, min_gain: f32, max_gain: f32) -> f32 {
+    if reference <= 0.0 {
+        return 1.0;
+    }
+    (reference / face_luma.max(1.0)).clamp(min_gain.min(max_gain), max_gain)
+}
+
+/// The probability that the face is real: softmax of each model, averaged, index 1, on crops
+/// whose values are multiplied by `gain`, shrunk by area averaging when `area` is set (else
+/// bilinear, the models' reference recipe). Clamped into ]0,1] because 0 means "not computed"
+/// on the wire.
+pub fn score(
+    models: &mut ModelSet,
+    img: &RgbImage,
+    bbox: [f32; 4],
+    gain: [f32; 3],
+    area: bool,
+) -> Result<f64, ort::Error> {
+    let v2 = real_probability(&mut models.fas_v2, img, bbox, V2_SCALE, gain, area)?;
+    let v1se = real_probability(&mut models.fas_v1se, img, bbox, V1SE_SCALE, gain, area)?;
     Ok(f64::from((v2 + v1se) / 2.0).clamp(1e-6, 1.0))
 }
 
@@ -151,10 +239,40 @@ mod tests {
     #[test]
     fn crop_of_uniform_image_is_uniform_bgr() {
         let img = RgbImage::from_pixel(50, 40, image::Rgb([1, 2, 3]));
-        let out = crop_bgr(&img, [5, 5, 44, 34], 8);
+        let out = crop_bgr(&img, [5, 5, 44, 34], 8, [1.0; 3]);
         assert!(out[..64].iter().all(|&v| v == 3.0));
         assert!(out[64..128].iter().all(|&v| v == 2.0));
         assert!(out[128..].iter().all(|&v| v == 1.0));
+    }
+
+    #[test]
+    fn gain_scales_the_crop_and_clips_at_white() {
+        let img = RgbImage::from_pixel(50, 40, image::Rgb([40, 100, 200]));
+        let out = crop_bgr(&img, [5, 5, 44, 34], 8, [2.0; 3]);
+        assert!(out[..64].iter().all(|&v| v == 255.0), "blue 400 clips");
+        assert!(out[64..128].iter().all(|&v| v == 200.0));
+        assert!(out[128..].iter().all(|&v| v == 80.0));
+    }
+
+    #[test]
+    fn area_shrink_averages_the_footprint() {
+        // A 4x4 checkerboard of 0 and 200 shrunk to 2x2: every output pixel averages to 100.
+        let img = RgbImage::from_fn(4, 4, |x, y| {
+            let v = if (x + y) % 2 == 0 { 0 } else { 200 };
+            image::Rgb([v, v, v])
+        });
+        let out = crop_bgr_area(&img, [0, 0, 3, 3], 2, [1.0; 3]);
+        assert!(out.iter().all(|&v| v == 100.0), "{out:?}");
+        // Smaller than the output: falls back to bilinear sampling.
+        assert_eq!(crop_bgr_area(&img, [0, 0, 3, 3], 8, [1.0; 3]).len(), 3 * 64);
+    }
+
+    #[test]
+    fn exposure_gain_brings_the_face_to_the_reference_within_limits() {
+        assert_eq!(exposure_gain(65.0, 130.0, 0.6, 4.0), 2.0);
+        assert_eq!(exposure_gain(20.0, 130.0, 0.6, 4.0), 4.0);
+        assert_eq!(exposure_gain(250.0, 130.0, 0.6, 4.0), 0.6);
+        assert_eq!(exposure_gain(65.0, 0.0, 0.6, 4.0), 1.0, "0 turns it off");
     }
 
     #[test]

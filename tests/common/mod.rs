@@ -70,6 +70,30 @@ pub fn load_rgb(name: &str) -> image::RgbImage {
         .to_rgb8()
 }
 pub mod attacks;
+pub mod captures;
+pub mod composites;
+
+/// The image as the pipeline sees it: EXIF orientation applied.
+pub fn decoded_rgb(name: &str) -> image::RgbImage {
+    liveness::pipeline::image::decode(&read(name), &engine().settings().limits)
+        .expect("decode")
+        .rgb
+}
+
+/// The single face's centre (eye midpoint moved half an eye distance toward the mouth) and eye
+/// distance, from the pipeline's own response to the image alone.
+pub fn face_of(rgb: &image::RgbImage) -> ([f64; 2], f64) {
+    let r = score_bytes(&[(&png(rgb), &[])]);
+    let p = &r.image_properties[0];
+    assert_eq!(p.rotated, 0, "an upright image");
+    let f = &p.faces[0];
+    let d = (f.left_eye.x - f.right_eye.x).hypot(f.left_eye.y - f.right_eye.y);
+    let mid = [
+        0.5 * (f.left_eye.x + f.right_eye.x),
+        0.5 * (f.left_eye.y + f.right_eye.y),
+    ];
+    ([mid[0], mid[1] + 0.5 * d], d)
+}
 
 pub fn score_files_request(names: &[&str], tags: &[&str]) -> LivenessDetectionRequest {
     let files: Vec<Vec<u8>> = names.iter().map(|n| read(n)).collect();

@@ -1,0 +1,518 @@
+//! The second passive cue: the border of the medium that shows the face (a phone, a tablet, a
+//! printed sheet, an ID card), independent of the MiniFASNet pair, which misses held-up media.
+//!
+//! Geometry, in the face's own eye-aligned frame (`s` along the eye line, `t` toward the mouth,
+//! both in eye distances from the eye midpoint). A photo shows its face upright on the medium,
+//! so the medium's edges run parallel and perpendicular to the face's eye line, whatever way the
+//! medium is held. Two shapes count as a medium:
+//!
+//! - **A corner under the face** ([`Frame::Corner`]): a straight edge below the chin running
+//!   unbroken across the face's whole width, met by a straight edge beside the face that runs
+//!   unbroken from the brow down to it. Where a live person is, the neck and shoulders fill the
+//!   space under the chin, so a line of the room behind (a shelf, a window sill, a picture frame)
+//!   is cut by the body there instead of running across it.
+//! - **A frame whose bottom is out of the picture** ([`Frame::Sides`]): a straight edge above the
+//!   head and straight edges on both sides close to the face, the side edges unbroken from the
+//!   top edge down past the shoulders (or to the image border). Behind a live person a door frame
+//!   or window lies farther out, and the shoulders cut a picture frame's sides.
+//!
+//! An edge sample is a luminance step, relative to the face's own luminance (so that dim and
+//! bright captures are judged alike), across the line's direction. A line's coverage is the
+//! fraction of its samples that hold such a step within ±1 sample; the strength of a frame is
+//! the smallest coverage of its lines. Every limit is in [`MediumSettings`] and measured in
+//! docs/thresholds.md.
+
+use image::RgbImage;
+
+use super::face::{Detection, LEFT_EYE, RIGHT_EYE};
+use super::quality;
+use crate::config::MediumSettings;
+
+/// Grid samples per eye distance.
+const PER_EYE: f32 = 8.0;
+/// Extent of the grid, in eye distances: beside the eye midpoint, above it, below it.
+const S_MAX: f32 = 7.0;
+const T_ABOVE: f32 = 7.0;
+const T_BELOW: f32 = 10.0;
+/// Slopes tried for a line (about -8..8 degrees of misalignment with the face's axes).
+const SLOPES: [f32; 9] = [-0.14, -0.105, -0.07, -0.035, 0.0, 0.035, 0.07, 0.105, 0.14];
+/// Half-width, in eye distances, of the span a horizontal line must cover: the face's width.
+const FACE_HALF_WIDTH: f32 = 1.2;
+/// Top of the brow, eye distances above the eyes: where a side line must start at the latest.
+const BROW: f32 = 1.5;
+/// A line whose samples lie inside the image for less than this fraction is not evaluated.
+const MIN_VALID: f32 = 0.7;
+
+/// Which shape was found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Frame {
+    /// A line under the chin met by a line beside the face.
+    Corner { bottom: f32, side: f32 },
+    /// A line above the head and lines on both sides.
+    Sides { top: f32, left: f32, right: f32 },
+}
+
+/// What the cue found around one face.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evidence {
+    /// The smallest coverage of the frame's lines, 0..1 (0 when nothing was found).
+    pub strength: f32,
+    pub frame: Option<Frame>,
+}
+
+impl Evidence {
+    /// The highest passive score a face framed like this may get: below `threshold` once the
+    /// frame is stronger than `min_strength`, and the lower the stronger the frame (a perfect
+    /// frame caps it near 0). Kept just under the threshold so that rounding on the wire cannot
+    /// lift it back to it.
+    pub fn score_cap(&self, threshold: f64, min_strength: f32) -> f64 {
+        let above = (1.0 - self.strength) / (1.0 - min_strength).max(1e-3);
+        (threshold * f64::from(above.clamp(0.0, 1.0)) * 0.999).max(1e-6)
+    }
+
+    /// A description for the error message.
+    pub fn describe(&self) -> String {
+        match self.frame {
+            Some(Frame::Corner { bottom, side }) => format!(
+                "straight edges of a medium frame the face: one across the face {bottom:.1} eye distances below the eyes, where the neck should be, meeting one beside it {:.1} eye distances {}",
+                side.abs(),
+                if side < 0.0 {
+                    "to its right"
+                } else {
+                    "to its left"
+                }
+            ),
+            Some(Frame::Sides { top, left, right }) => format!(
+                "straight edges of a medium frame the face: above it ({:.1} eye distances above the eyes) and on both sides ({:.1} and {:.1} eye distances away), unbroken past the shoulders",
+                -top, -left, right
+            ),
+            None => "no medium border was found around the face".into(),
+        }
+    }
+}
+
+/// The face-aligned grid of mean luminance, NaN outside the image.
+struct Grid {
+    cols: usize,
+    rows: usize,
+    values: Vec<f32>,
+}
+
+impl Grid {
+    fn col(s: f32) -> f32 {
+        (s + S_MAX) * PER_EYE
+    }
+
+    fn row(t: f32) -> f32 {
+        (t + T_ABOVE) * PER_EYE
+    }
+
+    fn at(&self, r: isize, c: isize) -> f32 {
+        if r < 0 || c < 0 || r as usize >= self.rows || c as usize >= self.cols {
+            return f32::NAN;
+        }
+        self.values[r as usize * self.cols + c as usize]
+    }
+}
+
+/// Luminance of the image, box-averaged over cells of about one grid step (an integral image of
+/// the region the grid covers), sampled on the face-aligned grid.
+fn sample_grid(rgb: &RgbImage, det: &Detection) -> Grid {
+    let g = quality::geometry(det);
+    let l = &det.landmarks;
+    let d = g.eye_distance;
+    let mid = [
+        (l[LEFT_EYE][0] + l[RIGHT_EYE][0]) / 2.0,
+        (l[LEFT_EYE][1] + l[RIGHT_EYE][1]) / 2.0,
+    ];
+    let cols = (2.0 * S_MAX * PER_EYE) as usize + 1;
+    let rows = ((T_ABOVE + T_BELOW) * PER_EYE) as usize + 1;
+    let step = d / PER_EYE;
+    let to_image = |c: usize, r: usize| {
+        let s = c as f32 / PER_EYE - S_MAX;
+        let t = r as f32 / PER_EYE - T_ABOVE;
+        [
+            mid[0] + (s * g.u[0] + t * g.v[0]) * d,
+            mid[1] + (s * g.u[1] + t * g.v[1]) * d,
+        ]
+    };
+    // The region of the image the grid covers, clipped.
+    let (w, h) = (rgb.width() as i64, rgb.height() as i64);
+    let corners = [
+        to_image(0, 0),
+        to_image(cols - 1, 0),
+        to_image(0, rows - 1),
+        to_image(cols - 1, rows - 1),
+    ];
+    let x0 = (corners
+        .iter()
+        .map(|p| p[0])
+        .fold(f32::MAX, f32::min)
+        .floor() as i64)
+        .clamp(0, w);
+    let x1 = (corners.iter().map(|p| p[0]).fold(f32::MIN, f32::max).ceil() as i64).clamp(0, w);
+    let y0 = (corners
+        .iter()
+        .map(|p| p[1])
+        .fold(f32::MAX, f32::min)
+        .floor() as i64)
+        .clamp(0, h);
+    let y1 = (corners.iter().map(|p| p[1]).fold(f32::MIN, f32::max).ceil() as i64).clamp(0, h);
+    let (rw, rh) = ((x1 - x0) as usize, (y1 - y0) as usize);
+    let mut values = vec![f32::NAN; cols * rows];
+    if rw == 0 || rh == 0 {
+        return Grid { cols, rows, values };
+    }
+    // Integral image of BT.601 luma over the region, one row and column of zeros in front.
+    let raw = rgb.as_raw();
+    let stride = rw + 1;
+    let mut integral = vec![0f64; stride * (rh + 1)];
+    for y in 0..rh {
+        let mut run = 0f64;
+        for x in 0..rw {
+            let i = (((y0 as usize + y) * w as usize) + x0 as usize + x) * 3;
+            run += 0.299 * f64::from(raw[i])
+                + 0.587 * f64::from(raw[i + 1])
+                + 0.114 * f64::from(raw[i + 2]);
+            integral[(y + 1) * stride + x + 1] = integral[y * stride + x + 1] + run;
+        }
+    }
+    let half = (step / 2.0).max(0.5);
+    for r in 0..rows {
+        for c in 0..cols {
+            let [x, y] = to_image(c, r);
+            if x < 0.0 || y < 0.0 || x >= w as f32 || y >= h as f32 {
+                continue;
+            }
+            let bx0 = ((x - half).round() as i64 - x0).clamp(0, rw as i64 - 1) as usize;
+            let bx1 = ((x + half).round() as i64 - x0).clamp(bx0 as i64 + 1, rw as i64) as usize;
+            let by0 = ((y - half).round() as i64 - y0).clamp(0, rh as i64 - 1) as usize;
+            let by1 = ((y + half).round() as i64 - y0).clamp(by0 as i64 + 1, rh as i64) as usize;
+            let sum = integral[by1 * stride + bx1]
+                - integral[by0 * stride + bx1]
+                - integral[by1 * stride + bx0]
+                + integral[by0 * stride + bx0];
+            values[r * cols + c] = (sum / ((bx1 - bx0) * (by1 - by0)) as f64) as f32;
+        }
+    }
+    Grid { cols, rows, values }
+}
+
+/// Edge maps: where a horizontal (`horizontal`) or vertical (`vertical`) line passes a sample,
+/// as +1 (the luminance steps up across it), -1 (steps down), 0 (no edge) or NaN (outside the
+/// image).
+struct Edges {
+    horizontal: Vec<f32>,
+    vertical: Vec<f32>,
+    cols: usize,
+    rows: usize,
+}
+
+fn edges(grid: &Grid, face_luma: f32, min_step: f32) -> Edges {
+    let (cols, rows) = (grid.cols, grid.rows);
+    let mut horizontal = vec![f32::NAN; cols * rows];
+    let mut vertical = vec![f32::NAN; cols * rows];
+    // Steps relative to the face's luminance, so that a dim capture's edges count alike.
+    let norm = 1.0 / face_luma.max(20.0);
+    for r in 0..rows as isize {
+        for c in 0..cols as isize {
+            let dt = grid.at(r + 1, c) - grid.at(r - 1, c);
+            let ds = grid.at(r, c + 1) - grid.at(r, c - 1);
+            if dt.is_nan() || ds.is_nan() {
+                continue;
+            }
+            let (dt, ds) = (dt * norm, ds * norm);
+            let i = r as usize * cols + c as usize;
+            horizontal[i] = if dt.abs() >= min_step && dt.abs() >= ds.abs() {
+                dt.signum()
+            } else {
+                0.0
+            };
+            vertical[i] = if ds.abs() >= min_step && ds.abs() >= dt.abs() {
+                ds.signum()
+            } else {
+                0.0
+            };
+        }
+    }
+    Edges {
+        horizontal,
+        vertical,
+        cols,
+        rows,
+    }
+}
+
+/// Face coordinate (eye distances) → grid index along one axis.
+type Axis = fn(f32) -> f32;
+
+/// Parallel lines this many samples away must not be edges of the same sign as well: a border
+/// stands alone, while hair, fabric and foliage cover every line near them.
+const ISOLATION: f32 = 3.0;
+
+impl Edges {
+    /// Coverage by steps of `sign` of the straight line `t = t0 + slope · (s - s_mid)` over
+    /// `s` in `[from, to]` (horizontal), or `s = s0 + slope · (t - t_mid)` over `t` in
+    /// `[from, to]` (vertical), the line shifted by `offset` samples across. None when too
+    /// little of it is inside the image.
+    #[allow(clippy::too_many_arguments)]
+    fn coverage(
+        &self,
+        horizontal: bool,
+        at: f32,
+        from: f32,
+        to: f32,
+        slope: f32,
+        sign: f32,
+        offset: f32,
+    ) -> Option<f32> {
+        let (map, n_along, n_across) = if horizontal {
+            (&self.horizontal, self.cols, self.rows)
+        } else {
+            (&self.vertical, self.rows, self.cols)
+        };
+        let (to_along, to_across): (Axis, Axis) = if horizontal {
+            (Grid::col, Grid::row)
+        } else {
+            (Grid::row, Grid::col)
+        };
+        let (a0, a1) = (
+            to_along(from).round() as isize,
+            to_along(to).round() as isize,
+        );
+        let mid = (a0 + a1) as f32 / 2.0;
+        let across0 = to_across(at) + offset;
+        let (mut hit, mut valid) = (0usize, 0usize);
+        for a in a0.max(0)..=a1.min(n_along as isize - 1) {
+            let x = (across0 + slope * (a as f32 - mid)).round() as isize;
+            let get = |k: isize| -> f32 {
+                if k < 0 || k >= n_across as isize {
+                    return f32::NAN;
+                }
+                let (r, c) = if horizontal {
+                    (k as usize, a as usize)
+                } else {
+                    (a as usize, k as usize)
+                };
+                map[r * self.cols + c]
+            };
+            if get(x).is_nan() {
+                continue;
+            }
+            valid += 1;
+            if [get(x - 1), get(x), get(x + 1)].contains(&sign) {
+                hit += 1;
+            }
+        }
+        let expected = (a1 - a0 + 1).max(1) as f32;
+        (valid > 0 && valid as f32 >= MIN_VALID * expected).then(|| hit as f32 / valid as f32)
+    }
+
+    /// The best score of a line at `at` over `[from, to]`, over the slopes and both signs: its
+    /// coverage less the coverage of the parallel lines [`ISOLATION`] samples to either side.
+    fn best(&self, horizontal: bool, at: f32, from: f32, to: f32) -> Option<f32> {
+        let mut best: Option<f32> = None;
+        for &slope in &SLOPES {
+            for sign in [1.0, -1.0] {
+                let Some(c) = self.coverage(horizontal, at, from, to, slope, sign, 0.0) else {
+                    continue;
+                };
+                if best.is_some_and(|b| c <= b) {
+                    continue;
+                }
+                let beside = [-ISOLATION, ISOLATION]
+                    .iter()
+                    .filter_map(|&o| self.coverage(horizontal, at, from, to, slope, sign, o))
+                    .fold(0.0f32, f32::max);
+                let score = c - beside;
+                if best.is_none_or(|b| score > b) {
+                    best = Some(score);
+                }
+            }
+        }
+        best
+    }
+
+    /// Is the grid sample at face coordinate `t` (row) outside the image for the whole face
+    /// width? (The medium's bottom is then out of the picture.)
+    fn row_outside(&self, t: f32) -> bool {
+        let r = Grid::row(t).round() as isize;
+        if r < 0 || r >= self.rows as isize {
+            return true;
+        }
+        let (c0, c1) = (
+            Grid::col(-FACE_HALF_WIDTH).round() as usize,
+            Grid::col(FACE_HALF_WIDTH).round() as usize,
+        );
+        (c0..=c1).all(|c| self.horizontal[r as usize * self.cols + c].is_nan())
+    }
+}
+
+/// Positions, in eye distances, from `lo` to `hi` at one grid step.
+fn positions(lo: f32, hi: f32) -> impl Iterator<Item = f32> {
+    let n = ((hi - lo) * PER_EYE).round().max(0.0) as usize;
+    (0..=n).map(move |i| lo + i as f32 / PER_EYE)
+}
+
+/// Looks for the border of a medium around the face.
+pub fn inspect(rgb: &RgbImage, det: &Detection, face_luma: f32, cfg: &MediumSettings) -> Evidence {
+    let grid = sample_grid(rgb, det);
+    let e = edges(&grid, face_luma, cfg.min_step);
+    let g = quality::geometry(det);
+    // Below the chin: the chin is about as far below the mouth as the thumbnail's margin says;
+    // the first line looked for starts a little lower so that the jaw's own edge is not taken.
+    let chin = g.mouth_down.max(0.5) * 1.8 + 0.4;
+    let mut best = Evidence {
+        strength: 0.0,
+        frame: None,
+    };
+    fn consider(best: &mut Evidence, strength: f32, frame: Frame) {
+        if strength > best.strength {
+            *best = Evidence {
+                strength,
+                frame: Some(frame),
+            };
+        }
+    }
+
+    // A corner under the face.
+    for bottom in positions(chin, T_BELOW - 0.5) {
+        let Some(cb) = e.best(true, bottom, -FACE_HALF_WIDTH, FACE_HALF_WIDTH) else {
+            continue;
+        };
+        if cb <= best.strength {
+            continue;
+        }
+        for side in positions(cfg.min_side, cfg.max_side).flat_map(|s| [-s, s]) {
+            // The side line from the brow to the bottom line, and the bottom line on to it.
+            let Some(cs) = e.best(false, side, -BROW, bottom) else {
+                continue;
+            };
+            let (from, to) = if side < 0.0 {
+                (side, FACE_HALF_WIDTH)
+            } else {
+                (-FACE_HALF_WIDTH, side)
+            };
+            let Some(cb2) = e.best(true, bottom, from, to) else {
+                continue;
+            };
+            consider(
+                &mut best,
+                cb.min(cs).min(cb2),
+                Frame::Corner { bottom, side },
+            );
+        }
+    }
+
+    // A frame whose bottom is out of the picture or hidden: top and both sides, close.
+    let shoulders = chin + cfg.below_shoulders;
+    let lowest = positions(chin, shoulders)
+        .find(|&t| e.row_outside(t))
+        .unwrap_or(shoulders);
+    for top in positions(-T_ABOVE + 0.5, -cfg.min_top) {
+        let Some(ct) = e.best(true, top, -FACE_HALF_WIDTH, FACE_HALF_WIDTH) else {
+            continue;
+        };
+        if ct <= best.strength {
+            continue;
+        }
+        let side_best = |sign: f32| {
+            positions(cfg.min_side, cfg.max_side_open)
+                .filter_map(|s| {
+                    e.best(false, sign * s, top, lowest - 1.0 / PER_EYE)
+                        .map(|c| (c, sign * s))
+                })
+                .fold((0.0f32, 0.0f32), |m, v| if v.0 > m.0 { v } else { m })
+        };
+        let (cl, left) = side_best(-1.0);
+        let (cr, right) = side_best(1.0);
+        consider(
+            &mut best,
+            ct.min(cl).min(cr),
+            Frame::Sides { top, left, right },
+        );
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    fn settings() -> MediumSettings {
+        crate::config::Settings::defaults().unwrap().medium
+    }
+
+    /// A "face" with eyes 40 px apart at (180, 200) and (220, 200) in a 400x500 image.
+    fn det() -> Detection {
+        Detection {
+            score: 0.9,
+            bbox: [160.0, 170.0, 80.0, 100.0],
+            landmarks: [
+                [180.0, 200.0],
+                [220.0, 200.0],
+                [200.0, 225.0],
+                [185.0, 245.0],
+                [215.0, 245.0],
+            ],
+        }
+    }
+
+    fn fill(img: &mut RgbImage, x0: u32, y0: u32, x1: u32, y1: u32, v: u8) {
+        for y in y0..y1 {
+            for x in x0..x1 {
+                img.put_pixel(x, y, Rgb([v, v, v]));
+            }
+        }
+    }
+
+    #[test]
+    fn a_phone_border_around_the_face_is_found() {
+        // Background 60, a "screen" of 140 from x 100..300, y 80..420, a face-ish blob inside.
+        let mut img = RgbImage::from_pixel(400, 500, Rgb([60, 60, 60]));
+        fill(&mut img, 100, 80, 300, 420, 140);
+        fill(&mut img, 165, 160, 235, 280, 170);
+        let ev = inspect(&img, &det(), 170.0, &settings());
+        assert!(ev.strength > 0.9, "{ev:?}");
+        assert!(matches!(ev.frame, Some(Frame::Corner { .. })), "{ev:?}");
+    }
+
+    #[test]
+    fn a_line_cut_by_the_neck_and_shoulders_is_not_a_medium() {
+        // A wall edge behind the person at y 330 and a door frame at x 90 and 310: the body
+        // (a neck below the face, shoulders from y 320) covers the wall edge under the face.
+        let mut img = RgbImage::from_pixel(400, 500, Rgb([60, 60, 60]));
+        fill(&mut img, 0, 330, 400, 500, 110);
+        fill(&mut img, 88, 0, 92, 500, 200);
+        fill(&mut img, 308, 0, 312, 500, 200);
+        fill(&mut img, 165, 160, 235, 280, 170);
+        fill(&mut img, 180, 280, 220, 320, 165);
+        fill(&mut img, 110, 320, 290, 500, 90);
+        let ev = inspect(&img, &det(), 170.0, &settings());
+        assert!(ev.strength < settings().min_strength, "{ev:?}");
+    }
+
+    #[test]
+    fn a_frame_caps_the_passive_score_below_the_threshold() {
+        let at = |strength| {
+            Evidence {
+                strength,
+                frame: None,
+            }
+            .score_cap(0.5, 0.65)
+        };
+        assert!(at(0.66) < 0.5 && at(0.66) > 0.45, "{}", at(0.66));
+        assert!(at(0.9) < at(0.7));
+        assert!(at(1.0) > 0.0 && at(1.0) < 0.01);
+    }
+
+    #[test]
+    fn a_plain_background_has_no_medium() {
+        let mut img = RgbImage::from_pixel(400, 500, Rgb([60, 60, 60]));
+        fill(&mut img, 165, 160, 235, 280, 170);
+        let ev = inspect(&img, &det(), 170.0, &settings());
+        assert_eq!(ev.frame, None);
+        assert_eq!(ev.strength, 0.0);
+    }
+}
