@@ -33,7 +33,8 @@ bench: build
 	$(CARGO) bench --locked --bench score --bench motion
 	./target/release/liveness loadtest --suite --json target/loadtest.json
 
-## Active-liveness evaluation (genuine and attack pairs, APCER/BPCER): writes docs/evaluation.md.
+## Active and passive liveness evaluation (APCER/BPCER per attack type, source, capture and
+## face-luminance band): writes docs/evaluation.md.
 eval: setup
 	$(CARGO) run --release --locked --example eval
 

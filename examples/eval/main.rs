@@ -2,11 +2,18 @@
 //! challenge pair) and attack pairs (planar warps of single real images imitating a photo or a
 //! screen being moved, tilted, rotated, scaled; a bent photo; no motion; passive spoofs), every
 //! pair scored end to end by `Engine::score`. Reports scores, decisions, APCER per attack type
-//! and BPCER (ISO/IEC 30107-3), and a sweep of the motion threshold; writes
-//! `docs/evaluation.md`. Run with `make eval` (release build, needs `make setup`).
+//! and BPCER (ISO/IEC 30107-3), and a sweep of the motion threshold. Then the passive
+//! evaluation ([`passive`]): live photos and their realistic dim captures, shared spoofs and
+//! medium composites, one image each. Writes both to `docs/evaluation.md`. Run with `make eval`
+//! (release build, needs `make setup`).
 
-#[path = "../tests/common/attacks.rs"]
+#[path = "../../tests/common/attacks.rs"]
 mod attacks;
+#[path = "../../tests/common/captures.rs"]
+mod captures;
+#[path = "../../tests/common/composites.rs"]
+mod composites;
+mod passive;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -406,8 +413,11 @@ fn main() -> Result<()> {
         workers,
         elapsed.as_secs_f64(),
     );
+    let (passive_md, passive_summary) = passive::run(&engine, workers)?;
+    let report = format!("{report}\n{passive_md}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/evaluation.md");
     std::fs::write(&out, report).with_context(|| format!("writing {}", out.display()))?;
+    println!("{passive_summary}");
     // Console summary.
     let planar: Vec<&Row> = attacks_rows
         .iter()
@@ -464,7 +474,7 @@ fn write_report(
     let _ = writeln!(
         w,
         "Written by `make eval` (`cargo run --release --locked --example eval`, source \
-         `examples/eval.rs`, attacks in `tests/common/attacks.rs`); do not edit by hand.\n"
+         `examples/eval/main.rs`, attacks in `tests/common/attacks.rs`; the passive part below: `examples/eval/passive.rs`); do not edit by hand.\n"
     );
     let _ = writeln!(w, "- Machine: {}", machine());
     let _ = writeln!(
