@@ -100,7 +100,8 @@ impl WorkerSettings {
 #[derive(Clone, Deserialize)]
 pub struct AuthSettings {
     pub enabled: bool,
-    /// Comma-separated HMAC keys (several allow key rotation).
+    /// Comma-separated client keys, each `client-id:base64-key` or a bare `base64-key`: the
+    /// BWS portal's base64 text, whose decoded bytes are the HMAC key (see [`crate::auth`]).
     pub keys: String,
     pub audience: String,
     pub leeway_seconds: u64,
@@ -111,10 +112,7 @@ impl std::fmt::Debug for AuthSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthSettings")
             .field("enabled", &self.enabled)
-            .field(
-                "keys",
-                &format_args!("<{} redacted>", self.key_list().len()),
-            )
+            .field("keys", &format_args!("<{} redacted>", self.key_entries()))
             .field("audience", &self.audience)
             .field("leeway_seconds", &self.leeway_seconds)
             .finish()
@@ -122,12 +120,12 @@ impl std::fmt::Debug for AuthSettings {
 }
 
 impl AuthSettings {
-    pub fn key_list(&self) -> Vec<&str> {
+    /// How many key entries are configured (read, not checked: [`crate::auth::check_settings`]).
+    pub fn key_entries(&self) -> usize {
         self.keys
             .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .collect()
+            .filter(|k| !k.trim().is_empty())
+            .count()
     }
 }
 

@@ -431,14 +431,14 @@ async fn with_auth_a_missing_or_bad_token_gets_401_and_is_not_enqueued() {
     let a = amqp("auth");
     let mut s = settings(&a, 60);
     s.auth.enabled = true;
-    s.auth.keys = "secret-1".into();
+    s.auth.keys = common::TEST_KEY.into();
     s.auth.leeway_seconds = 0;
     let gw = Running::connected(&s).await;
     let worker = spawn_worker(
         &a,
         &[
             ("LIVENESS__AUTH__ENABLED", "true"),
-            ("LIVENESS__AUTH__KEYS", "secret-1"),
+            ("LIVENESS__AUTH__KEYS", common::TEST_KEY),
         ],
     );
     gw.wait_for_worker().await;
@@ -448,14 +448,17 @@ async fn with_auth_a_missing_or_bad_token_gets_401_and_is_not_enqueued() {
         ("no token", None),
         ("not Bearer", Some("Basic Z3Vlc3Q6Z3Vlc3Q=".to_string())),
         ("not a JWT", Some("Bearer not.a.jwt".to_string())),
-        ("wrong key", Some(bearer(common::jwt("other", "BWS", 300)))),
+        (
+            "wrong key",
+            Some(bearer(common::jwt(common::OTHER_KEY, "BWS", 300))),
+        ),
         (
             "expired",
-            Some(bearer(common::jwt("secret-1", "BWS", -300))),
+            Some(bearer(common::jwt(common::TEST_KEY, "BWS", -300))),
         ),
         (
             "wrong audience",
-            Some(bearer(common::jwt("secret-1", "NOT-BWS", 300))),
+            Some(bearer(common::jwt(common::TEST_KEY, "NOT-BWS", 300))),
         ),
     ];
     for (name, token) in cases {
