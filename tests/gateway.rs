@@ -6,124 +6,19 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::gateway::{Running, amqp, channel, cleanup, settings, spawn_worker, stop_process};
 use lapin::options::*;
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties};
-use liveness::config::{AmqpSettings, Settings};
+use lapin::{Channel, Connection};
+use liveness::config::AmqpSettings;
+use liveness::gateway::LIVENESS_PATH;
 use liveness::gateway::handler::STATUS_CODES;
-use liveness::gateway::{Gateway, LIVENESS_PATH};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
-
-const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-fn amqp(prefix: &str) -> AmqpSettings {
-    let id = format!("test.gw.{prefix}.{}", uuid::Uuid::new_v4().simple());
-    let mut a = Settings::defaults().unwrap().amqp.renamed(&id);
-    a.url = URL.into();
-    a.reconnect_initial_ms = 100;
-    a.reconnect_max_ms = 1000;
-    a
-}
-
-fn settings(a: &AmqpSettings, deadline_seconds: u64) -> Settings {
-    let mut s = Settings::defaults().unwrap();
-    s.amqp = a.clone();
-    s.gateway.listen = "127.0.0.1:0".into();
-    s.gateway.deadline_seconds = deadline_seconds;
-    s.gateway.deadline_grace_ms = 500;
-    s
-}
-
-struct Running {
-    gw: Gateway,
-    stop: watch::Sender<bool>,
-}
-
-impl Running {
-    async fn start(s: &Settings) -> Running {
-        let (stop, rx) = watch::channel(false);
-        let gw = Gateway::start(s, rx).await.unwrap();
-        Running { gw, stop }
-    }
-
-    async fn connected(s: &Settings) -> Running {
-        let r = Running::start(s).await;
-        assert!(
-            r.gw.broker().wait_connected(Duration::from_secs(20)).await,
-            "the gateway connects to the broker"
-        );
-        r
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.gw.local_addr()
-    }
-
-    /// Waits until the job queue has a consumer (a worker process started and consumes).
-    async fn wait_for_worker(&self) {
-        let end = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < end {
-            if self.gw.broker().consumer_count(true).await.unwrap_or(0) > 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no worker consumes the job queue");
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        tokio::time::timeout(Duration::from_secs(60), self.gw.wait())
-            .await
-            .expect("the gateway stops")
-            .unwrap();
-    }
-}
-
-/// A worker process of the real binary, configured for the test's queues.
-fn spawn_worker(a: &AmqpSettings, env: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liveness"));
-    cmd.arg("worker")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .envs(a.env_vars())
-        .env("LIVENESS__AMQP__RECONNECT_INITIAL_MS", "100")
-        .env("LIVENESS__WORKER__THREADS", "2")
-        .env("LIVENESS__TELEMETRY__METRICS_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().unwrap()
-}
-
-fn stop_process(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-s", "TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-}
-
-async fn channel() -> (Connection, Channel) {
-    let conn = Connection::connect(URL, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    (conn, ch)
-}
-
-async fn cleanup(a: &AmqpSettings) {
-    let (conn, ch) = channel().await;
-    liveness::queue::topology::remove(&ch, a).await;
-    let _ = conn.close(200, "bye".into()).await;
-}
 
 async fn message_count(queue: &str) -> u32 {
     let (conn, ch) = channel().await;
@@ -471,7 +366,19 @@ async fn with_auth_a_missing_or_bad_token_gets_401_and_is_not_enqueued() {
         assert_error(&answer, 401, "Unauthenticated");
         assert_bws_headers(&answer, Some("R-401"));
     }
-    let valid = bearer(common::jwt("secret-1", "BWS", 300));
+    // A forged token with a 500 kB body: the client writes the whole body before it reads
+    // (as `post` does) and still reads the 401, instead of a broken pipe.
+    let large = pascal_body(&["bioid/photo.png"], &[]);
+    let mut large = serde_json::from_slice::<Value>(&large).unwrap();
+    large["LiveImages"][0]["Image"] = json!(common::b64(&vec![7u8; 500 * 1024]));
+    let large = serde_json::to_vec(&large).unwrap();
+    assert!(large.len() > 500 * 1024);
+    let forged = bearer(common::jwt(common::OTHER_KEY, "BWS", 300));
+    for _ in 0..3 {
+        let answer = post(gw.addr(), &[("Authorization", forged.as_str())], &large).await;
+        assert_error(&answer, 401, "Unauthenticated");
+    }
+    let valid = bearer(common::jwt(common::TEST_KEY, "BWS", 300));
     let answer = post(gw.addr(), &[("Authorization", valid.as_str())], &body).await;
     assert_eq!(
         answer.status,

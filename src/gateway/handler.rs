@@ -2,24 +2,28 @@
 //! and answer with the result's status, body and BWS headers.
 //!
 //! Order of the checks, cheapest first and nothing enqueued for a request that cannot succeed:
-//! token (before the body is read) → body size → JSON shape and image count → broker connected
-//! → a worker consumes the job queue → publish (confirmed) → wait until the deadline plus grace.
+//! token (before the body is read) → body size → then [`dispatch::run`], shared with gRPC.
+//!
+//! An answer given before the body has arrived must still reach the client: a client that
+//! writes its whole body before it reads (Python's `http.client`, .NET's `HttpClient`) gets a
+//! broken pipe or a reset instead of the status when the server closes with the body unread.
+//! So a refused token is answered after the body was read and discarded (up to
+//! `gateway.max_body_bytes`), unless the client waits for `100 Continue`: then it has sent
+//! nothing and is answered at once.
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
-use tokio::time::Instant;
+use futures_lite::StreamExt;
 use tracing::{Instrument, info, info_span};
 
 use super::AppState;
-use super::reply::{BrokerError, Job};
-use super::validate;
+use super::dispatch::{self, Refusal, Ticket};
 use crate::api::{self, ErrorBody};
 use crate::queue::client::Reply;
 use crate::queue::envelope::rfc1123;
@@ -31,39 +35,26 @@ pub const STATUS_CODES: &[u16] = &[200, 400, 401, 408, 413, 500, 503];
 /// The request header echoed in the answer and passed to the worker, as in BWS.
 pub const REFERENCE_NUMBER: &str = "reference-number";
 
-/// A refusal by the gateway itself, answered in BWS's error format.
+/// A refusal as HTTP answers it: the status of its code, or 413 for a body over the limit.
 #[derive(Debug)]
-struct Refusal {
+struct HttpRefusal {
     http: StatusCode,
-    code: api::StatusCode,
-    message: String,
+    refusal: Refusal,
 }
 
-impl Refusal {
-    fn new(code: api::StatusCode, message: impl Into<String>) -> Refusal {
-        Refusal {
-            http: StatusCode::from_u16(code.http()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            code,
-            message: message.into(),
+impl From<Refusal> for HttpRefusal {
+    fn from(refusal: Refusal) -> HttpRefusal {
+        HttpRefusal {
+            http: StatusCode::from_u16(refusal.code.http())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            refusal,
         }
-    }
-
-    fn unavailable(message: impl Into<String>) -> Refusal {
-        Refusal::new(api::StatusCode::Unavailable, message)
-    }
-}
-
-impl From<BrokerError> for Refusal {
-    fn from(e: BrokerError) -> Refusal {
-        Refusal::unavailable(e.to_string())
     }
 }
 
 /// What every answer of one request carries, whoever produced it.
 struct Answer {
-    job_id: String,
-    reference_number: Option<String>,
-    received: DateTime<Utc>,
+    ticket: Ticket,
 }
 
 fn set_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
@@ -80,20 +71,22 @@ impl Answer {
         let mut response = (status, body).into_response();
         let h = response.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let job_id = from_reply("jobid").unwrap_or_else(|| self.job_id.clone());
+        let job_id = from_reply("jobid").unwrap_or_else(|| self.ticket.job_id.clone());
         set_header(h, "jobid", &job_id);
         let version = from_reply("bws-version").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into());
         set_header(h, "bws-version", &version);
-        if let Some(r) = from_reply(REFERENCE_NUMBER).or_else(|| self.reference_number.clone()) {
+        if let Some(r) =
+            from_reply(REFERENCE_NUMBER).or_else(|| self.ticket.reference_number.clone())
+        {
             set_header(h, REFERENCE_NUMBER, &r);
         }
-        let date = from_reply("date").unwrap_or_else(|| rfc1123(self.received));
+        let date = from_reply("date").unwrap_or_else(|| rfc1123(self.ticket.received));
         set_header(h, "date", &date);
         response
     }
 
-    fn refusal(&self, refusal: Refusal) -> Response {
-        let body = ErrorBody::new(refusal.code, refusal.message);
+    fn refusal(&self, refusal: HttpRefusal) -> Response {
+        let body = ErrorBody::new(refusal.refusal.code, refusal.refusal.message);
         // Serialising two strings cannot fail; the fallback keeps the contract anyway.
         let bytes = serde_json::to_vec(&body)
             .unwrap_or_else(|_| br#"{"code":"Internal","message":""}"#.to_vec());
@@ -107,13 +100,16 @@ impl Answer {
                 let body = std::mem::take(&mut reply.body);
                 self.response(status, body, Some(&reply))
             }
-            Err(_) => self.refusal(Refusal::new(
-                api::StatusCode::Internal,
-                format!(
-                    "the worker's result has no valid status code ({})",
-                    reply.status
-                ),
-            )),
+            Err(_) => self.refusal(
+                Refusal::new(
+                    api::StatusCode::Internal,
+                    format!(
+                        "the worker's result has no valid status code ({})",
+                        reply.status
+                    ),
+                )
+                .into(),
+            ),
         }
     }
 }
@@ -123,26 +119,23 @@ pub(super) async fn livenessdetection(
     request: Request,
 ) -> Response {
     let answer = Answer {
-        job_id: uuid::Uuid::new_v4().to_string(),
-        reference_number: request
-            .headers()
-            .get(REFERENCE_NUMBER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-        received: Utc::now(),
+        ticket: Ticket::new(
+            request
+                .headers()
+                .get(REFERENCE_NUMBER)
+                .and_then(|v| v.to_str().ok()),
+        ),
     };
     let span = info_span!(
         "request",
-        jobid = %answer.job_id,
-        reference_number = answer.reference_number.as_deref().unwrap_or(""),
+        jobid = %answer.ticket.job_id,
+        reference_number = answer.ticket.reference_number.as_deref().unwrap_or(""),
     );
     async {
-        let response = match handle(&state, &answer, request).await {
+        let response = match handle(&state, &answer.ticket, request).await {
             Ok(reply) => answer.result(reply),
             Err(refusal) => {
-                info!(status = refusal.http.as_u16(), message = %refusal.message, "refused");
+                info!(status = refusal.http.as_u16(), message = %refusal.refusal.message, "refused");
                 answer.refusal(refusal)
             }
         };
@@ -153,15 +146,17 @@ pub(super) async fn livenessdetection(
     .await
 }
 
-fn too_large(limit: usize) -> Refusal {
-    Refusal {
+fn too_large(limit: usize) -> HttpRefusal {
+    HttpRefusal {
         http: StatusCode::PAYLOAD_TOO_LARGE,
-        code: api::StatusCode::InvalidArgument,
-        message: format!("the request body is larger than {limit} bytes"),
+        refusal: Refusal::new(
+            api::StatusCode::InvalidArgument,
+            format!("the request body is larger than {limit} bytes"),
+        ),
     }
 }
 
-fn body_refusal(rejection: BytesRejection, limit: usize) -> Refusal {
+fn body_refusal(rejection: BytesRejection, limit: usize) -> HttpRefusal {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         too_large(limit)
     } else {
@@ -169,25 +164,44 @@ fn body_refusal(rejection: BytesRejection, limit: usize) -> Refusal {
             api::StatusCode::InvalidArgument,
             format!("cannot read the request body: {}", rejection.body_text()),
         )
+        .into()
     }
 }
 
-async fn handle(state: &AppState, answer: &Answer, request: Request) -> Result<Reply, Refusal> {
-    let authorization = request
-        .headers()
+/// Reads and drops a body the answer does not need, up to `limit` bytes, so that the client
+/// has sent it all and reads the answer (see the module documentation).
+async fn discard(body: Body, limit: usize) {
+    let mut stream = body.into_data_stream();
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) = stream.next().await {
+        seen = seen.saturating_add(chunk.len());
+        if seen > limit {
+            break;
+        }
+    }
+}
+
+async fn handle(state: &AppState, ticket: &Ticket, request: Request) -> Result<Reply, HttpRefusal> {
+    let headers = request.headers();
+    let authorization = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if state.auth.enabled {
-        crate::auth::verify(authorization.as_deref(), &state.auth)
-            .map_err(|e| Refusal::new(api::StatusCode::Unauthenticated, e.to_string()))?;
+    let waits_for_continue = headers
+        .get(EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+    let limit = state.gateway.max_body_bytes;
+    if let Err(refusal) = dispatch::authorize(state, authorization.as_deref()) {
+        if !waits_for_continue {
+            discard(request.into_body(), limit).await;
+        }
+        return Err(refusal.into());
     }
     // A declared length over the limit is refused before a byte of the body is read (the
     // body limit alone would wait for the body first); a longer body without a declared
     // length is cut at the limit by the route's DefaultBodyLimit.
-    let limit = state.gateway.max_body_bytes;
-    let declared = request
-        .headers()
+    let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
@@ -197,45 +211,5 @@ async fn handle(state: &AppState, answer: &Answer, request: Request) -> Result<R
     let body = Bytes::from_request(request, &())
         .await
         .map_err(|r| body_refusal(r, limit))?;
-    validate::check(&body)
-        .map_err(|e| Refusal::new(api::StatusCode::InvalidArgument, e.to_string()))?;
-
-    let broker = &state.broker;
-    if !broker.is_connected() {
-        return Err(BrokerError::Disconnected.into());
-    }
-    if broker.consumer_count(false).await? == 0 {
-        return Err(Refusal::unavailable(format!(
-            "no worker is consuming the job queue {:?}",
-            broker.job_queue()
-        )));
-    }
-    let budget = state.gateway.deadline();
-    let deadline = answer.received
-        + chrono::Duration::from_std(budget).unwrap_or_else(|_| chrono::Duration::seconds(30));
-    let job = Job {
-        id: &answer.job_id,
-        body: &body,
-        reference_number: answer.reference_number.as_deref(),
-        authorization: authorization.as_deref(),
-        deadline,
-    };
-    let mut pending = broker.submit(&job).await?;
-    // Past the deadline a worker answers 408 itself; the grace lets that answer arrive.
-    let until = Instant::now() + budget + state.gateway.grace();
-    if let Some(reply) = pending.wait(until).await? {
-        return Ok(reply);
-    }
-    drop(pending);
-    // No result: a worker that is there but slow is a timeout; none at all is unavailability.
-    if broker.consumer_count(true).await? == 0 {
-        return Err(Refusal::unavailable(format!(
-            "no worker answered within the deadline of {} s and none consumes the job queue",
-            budget.as_secs()
-        )));
-    }
-    Err(Refusal::new(
-        api::StatusCode::DeadlineExceeded,
-        format!("no result within the deadline of {} s", budget.as_secs()),
-    ))
+    Ok(dispatch::run(state, ticket, &body, authorization.as_deref()).await?)
 }

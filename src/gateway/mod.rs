@@ -1,13 +1,15 @@
 //! The HTTP gateway: BWS's REST endpoint `POST /api/v1/livenessdetection` in front of the job
 //! queue, so that clients written for BWS work unchanged while the queue's workers do the work.
 //!
-//! - [`handler`]: the endpoint (checks, enqueue, wait, answer with the BWS headers).
+//! - [`handler`]: the REST endpoint (read the body, answer with the BWS headers).
+//! - [`dispatch`]: the checks, enqueue and wait of a job.
 //! - [`validate`]: the JSON shape and image count, without image code.
 //! - [`reply`]: the broker connection, publisher confirms and direct reply-to correlation.
 //! - [`openapi`]: the OpenAPI description served at `/openapi.json`.
 //!
 //! Also `GET /healthz`: 200 while connected to the broker, else 503.
 
+pub mod dispatch;
 pub mod handler;
 pub mod openapi;
 pub mod reply;

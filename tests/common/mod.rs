@@ -70,6 +70,7 @@ pub fn load_rgb(name: &str) -> image::RgbImage {
         .to_rgb8()
 }
 pub mod attacks;
+pub mod gateway;
 
 pub fn score_files_request(names: &[&str], tags: &[&str]) -> LivenessDetectionRequest {
     let files: Vec<Vec<u8>> = names.iter().map(|n| read(n)).collect();
