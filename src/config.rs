@@ -133,6 +133,8 @@ impl AuthSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct GatewaySettings {
     pub listen: String,
+    /// The BWS 3 gRPC API's address.
+    pub grpc_listen: String,
     pub max_body_bytes: usize,
     pub deadline_seconds: u64,
     pub deadline_grace_ms: u64,
@@ -282,6 +284,7 @@ mod tests {
         assert_eq!(s.detector.input_side, 320);
         assert!(s.texture.threshold > 0.0 && s.texture.threshold < 1.0);
         assert_eq!(s.gateway.listen, "0.0.0.0:8080");
+        assert_eq!(s.gateway.grpc_listen, "0.0.0.0:8081");
         assert_eq!(s.gateway.max_body_bytes, 52_428_800);
     }
 }

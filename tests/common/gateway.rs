@@ -25,6 +25,7 @@ pub fn settings(a: &AmqpSettings, deadline_seconds: u64) -> Settings {
     let mut s = Settings::defaults().unwrap();
     s.amqp = a.clone();
     s.gateway.listen = "127.0.0.1:0".into();
+    s.gateway.grpc_listen = "127.0.0.1:0".into();
     s.gateway.deadline_seconds = deadline_seconds;
     s.gateway.deadline_grace_ms = 500;
     s
