@@ -136,6 +136,10 @@ pub struct GatewaySettings {
     /// The BWS 3 gRPC API's address.
     pub grpc_listen: String,
     pub max_body_bytes: usize,
+    /// How much of a refused REST body is still read (and discarded) so that the client,
+    /// which may write all of it before it reads, gets the answer; see `drain_timeout_ms`.
+    pub drain_max_bytes: u64,
+    pub drain_timeout_ms: u64,
     pub deadline_seconds: u64,
     pub deadline_grace_ms: u64,
     pub consumer_check_ms: u64,
@@ -152,6 +156,10 @@ impl GatewaySettings {
 
     pub fn consumer_check(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.consumer_check_ms)
+    }
+
+    pub fn drain_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.drain_timeout_ms)
     }
 }
 
@@ -286,5 +294,9 @@ mod tests {
         assert_eq!(s.gateway.listen, "0.0.0.0:8080");
         assert_eq!(s.gateway.grpc_listen, "0.0.0.0:8081");
         assert_eq!(s.gateway.max_body_bytes, 52_428_800);
+        assert_eq!(s.gateway.drain_max_bytes, 2 * 52_428_800);
+        assert_eq!(s.gateway.drain_timeout_ms, 30_000);
+        // A REST body the gateway accepts is a job body the workers accept.
+        assert_eq!(s.gateway.max_body_bytes, s.limits.max_request_bytes);
     }
 }

@@ -97,6 +97,15 @@ async fn http(
     read_answer(s).await
 }
 
+/// A connection whose send buffer is small (32 kB): the body cannot wait in the kernel's
+/// buffers, so writing it to its end needs the gateway to read it, as with a body larger than
+/// those buffers over a real network.
+async fn connect_small_buffer(addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(32 * 1024).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
 /// Reads one answer: the head, then `Content-Length` bytes (or up to EOF without it). It does
 /// not wait for EOF when the length is known: a server that refused a body it did not read
 /// may keep the connection open for that body.
@@ -251,6 +260,7 @@ async fn invalid_requests_get_400_or_413_from_the_gateway_itself() {
     let a = amqp("invalid");
     let mut s = settings(&a, 5);
     s.gateway.max_body_bytes = 4096;
+    s.gateway.drain_max_bytes = 64 * 1024;
     let gw = Running::connected(&s).await;
     let img = json!({"Image": "aGk="});
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -283,7 +293,8 @@ async fn invalid_requests_get_400_or_413_from_the_gateway_itself() {
         );
         assert_bws_headers(&answer, Some("R-400"));
     }
-    // Too large: refused from the declared length, before the body is sent.
+    // Too large, and declared larger than the drain limit: refused at once, before the body
+    // is sent (it could not be drained to its end), and the connection is closed.
     let mut stream = TcpStream::connect(gw.addr()).await.unwrap();
     stream
         .write_all(request_head("POST", LIVENESS_PATH, &[], 100 * 1024 * 1024).as_bytes())
@@ -291,6 +302,7 @@ async fn invalid_requests_get_400_or_413_from_the_gateway_itself() {
         .unwrap();
     let answer = read_answer(stream).await;
     assert_error(&answer, 413, "InvalidArgument");
+    assert_eq!(answer.header("connection"), Some("close"));
     // Too large without a declared length (chunked) is refused too.
     let mut stream = TcpStream::connect(gw.addr()).await.unwrap();
     let head = format!(
@@ -317,6 +329,75 @@ async fn invalid_requests_get_400_or_413_from_the_gateway_itself() {
             .status,
         404
     );
+    gw.stop().await;
+    cleanup(&a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_writes_a_too_large_body_before_reading_still_reads_the_413() {
+    // No worker: the answer cannot come from one.
+    let a = amqp("drain");
+    let mut s = settings(&a, 5);
+    s.gateway.max_body_bytes = 1024 * 1024;
+    s.gateway.drain_max_bytes = 2 * 1024 * 1024;
+    let gw = Running::connected(&s).await;
+    let body = vec![b' '; 1536 * 1024];
+    // Declared and chunked (no declared length), each written to its end before the answer
+    // is read, as Python's http.client and .NET's HttpClient do: without the drain the write
+    // fails (broken pipe, reset) or the reset loses the answer.
+    for round in 0..3 {
+        // Without `Connection: close`, so that the answer says whether the gateway keeps it.
+        let mut stream = connect_small_buffer(gw.addr()).await;
+        let head = request_head(
+            "POST",
+            LIVENESS_PATH,
+            &[("Reference-Number", "R-413")],
+            body.len(),
+        )
+        .replace("Connection: close\r\n", "");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body).await.unwrap();
+        let answer = read_answer(stream).await;
+        assert_error(&answer, 413, "InvalidArgument");
+        assert_bws_headers(&answer, Some("R-413"));
+        assert!(
+            String::from_utf8_lossy(&answer.body).contains("larger than 1048576 bytes"),
+            "{round}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        // Read to its end: the connection is kept.
+        assert_eq!(answer.header("connection"), None, "{round}");
+
+        let mut stream = connect_small_buffer(gw.addr()).await;
+        let head = format!(
+            "POST {LIVENESS_PATH} HTTP/1.1\r\nHost: g\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        for chunk in body.chunks(64 * 1024) {
+            stream
+                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .await
+                .unwrap();
+            stream.write_all(chunk).await.unwrap();
+            stream.write_all(b"\r\n").await.unwrap();
+        }
+        stream.write_all(b"0\r\n\r\n").await.unwrap();
+        let answer = read_answer(stream).await;
+        assert_error(&answer, 413, "InvalidArgument");
+    }
+    gw.stop().await;
+    // A client that stops sending midway is not waited for beyond the drain timeout: the 413
+    // comes, with `Connection: close` since the body was not read to its end.
+    s.gateway.drain_timeout_ms = 300;
+    let gw = Running::connected(&s).await;
+    let mut stream = connect_small_buffer(gw.addr()).await;
+    let head =
+        request_head("POST", LIVENESS_PATH, &[], body.len()).replace("Connection: close\r\n", "");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+    let answer = read_answer(stream).await;
+    assert_error(&answer, 413, "InvalidArgument");
+    assert_eq!(answer.header("connection"), Some("close"));
     gw.stop().await;
     cleanup(&a).await;
 }

@@ -1,6 +1,7 @@
 //! The one path from a request to a worker's result, shared by the REST endpoint and the gRPC
 //! service, so that both make the same checks in the same order and answer alike:
-//! token → JSON shape and image count → broker connected → a worker consumes the job queue →
+//! token → job body size (the workers' `limits.max_request_bytes`) → JSON shape and image count
+//! → broker connected → a worker consumes the job queue →
 //! publish (confirmed) → wait until the deadline plus grace.
 //!
 //! The front ends only read their request (body or protobuf message) and turn the outcome into
@@ -20,6 +21,8 @@ use crate::queue::client::Reply;
 pub struct Refusal {
     pub code: api::StatusCode,
     pub message: String,
+    /// The request is too large: `InvalidArgument`, which REST answers 413 rather than 400.
+    pub too_large: bool,
 }
 
 impl Refusal {
@@ -27,6 +30,14 @@ impl Refusal {
         Refusal {
             code,
             message: message.into(),
+            too_large: false,
+        }
+    }
+
+    pub fn too_large(message: impl Into<String>) -> Refusal {
+        Refusal {
+            too_large: true,
+            ..Refusal::new(api::StatusCode::InvalidArgument, message)
         }
     }
 
@@ -73,6 +84,19 @@ pub fn authorize(state: &AppState, authorization: Option<&str>) -> Result<(), Re
     Ok(())
 }
 
+/// Refuses a job body larger than the workers accept (`limits.max_request_bytes`): a worker
+/// would refuse it anyway, after it crossed the broker. A REST body is its own job body; a gRPC
+/// request's is larger than its message, as its raw images become base64 (4/3).
+pub fn check_job_size(job_bytes: usize, max_job_bytes: usize) -> Result<(), Refusal> {
+    if job_bytes > max_job_bytes {
+        return Err(Refusal::too_large(format!(
+            "the request is {job_bytes} bytes once encoded as a job, more than the limit of \
+             {max_job_bytes} bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks the job body (the BWS request JSON) and enqueues it, then waits for its result.
 /// `authorization` is forwarded so that the worker checks the token too.
 pub async fn run(
@@ -81,6 +105,7 @@ pub async fn run(
     body: &[u8],
     authorization: Option<&str>,
 ) -> Result<Reply, Refusal> {
+    check_job_size(body.len(), state.max_job_bytes)?;
     validate::check(body)
         .map_err(|e| Refusal::new(api::StatusCode::InvalidArgument, e.to_string()))?;
 
@@ -122,4 +147,22 @@ pub async fn run(
         api::StatusCode::DeadlineExceeded,
         format!("no result within the deadline of {} s", budget.as_secs()),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_body_over_the_workers_limit_is_refused_as_too_large() {
+        assert!(check_job_size(1000, 1000).is_ok());
+        assert!(check_job_size(0, 1000).is_ok());
+        let refusal = check_job_size(1001, 1000).unwrap_err();
+        assert!(refusal.too_large);
+        assert_eq!(refusal.code, api::StatusCode::InvalidArgument);
+        assert_eq!(
+            refusal.message,
+            "the request is 1001 bytes once encoded as a job, more than the limit of 1000 bytes"
+        );
+    }
 }

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tokio::sync::watch;
@@ -52,18 +52,17 @@ pub enum GatewayError {
 /// What the handlers share.
 pub struct AppState {
     pub gateway: GatewaySettings,
+    /// The workers' `limits.max_request_bytes`: the largest job body they accept.
+    pub max_job_bytes: usize,
     pub auth: AuthSettings,
     pub broker: Arc<Broker>,
 }
 
 /// The gateway's routes over a broker (connected by [`Broker::run`]).
 pub fn router(state: Arc<AppState>) -> Router {
-    let limit = state.gateway.max_body_bytes;
+    // The handler reads the body itself, with `gateway.max_body_bytes` as its limit.
     Router::new()
-        .route(
-            LIVENESS_PATH,
-            post(handler::livenessdetection).layer(DefaultBodyLimit::max(limit)),
-        )
+        .route(LIVENESS_PATH, post(handler::livenessdetection))
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(healthz))
         .with_state(state)
@@ -117,6 +116,7 @@ impl Gateway {
         let broker_task = tokio::spawn(broker.clone().run(broker_rx));
         let state = Arc::new(AppState {
             gateway: settings.gateway.clone(),
+            max_job_bytes: settings.limits.max_request_bytes,
             auth: settings.auth.clone(),
             broker: broker.clone(),
         });
