@@ -106,8 +106,9 @@ ENV ORT_DYLIB_PATH=/opt/onnxruntime/libonnxruntime.so.${ORT_VERSION} \
     LIVENESS__TELEMETRY__METRICS_ADDR=0.0.0.0:9464
 WORKDIR /opt/liveness
 USER 10001:10001
-# 9464: the worker's /metrics and /healthz; 8080: `liveness gateway`'s HTTP endpoint.
-EXPOSE 9464 8080
+# 9464: the worker's /metrics and /healthz; 8080: `liveness gateway`'s HTTP endpoint;
+# 8081: its BWS 3 gRPC API and grpc.health.v1.
+EXPOSE 9464 8080 8081
 # /healthz answers 200 only while the worker is connected to the broker and consuming.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9464 && printf 'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && IFS= read -r -t 4 status <&3 && [[ $status == *' 200 '* ]]"]

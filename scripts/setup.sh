@@ -78,3 +78,21 @@ while IFS=$'\t' read -r file sha url; do
   echo "$sha" > "$stamp"
   echo "setup: model $file from $src (sha256 ok)"
 done < models/manifest.tsv
+
+# --- The Python test client -----------------------------------------------------------------------
+# tests/grpc_python.rs runs tests/clients/bws_client.py, a BWS client that is not this project's
+# code: grpcio stubs generated from Protos/ by grpcio-tools, tokens made with PyJWT. Pinned with
+# hashes in tests/clients/requirements.txt; reinstalled only when that file changes.
+VENV=.venv-test
+REQS=tests/clients/requirements.txt
+if [ "$(cat "$VENV/.requirements-sha256" 2>/dev/null)" != "$(sha256_of "$REQS")" ]; then
+  command -v python3 >/dev/null || die "python3 (with venv and pip) is needed for the test client"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV" || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
+  echo "setup: installing the Python test client's packages into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
+    --only-binary=:all: -r "$REQS" \
+    || die "could not install $REQS from PyPI (is the package index reachable?)"
+  sha256_of "$REQS" > "$VENV/.requirements-sha256"
+  echo "setup: $VENV ready"
+fi

@@ -101,7 +101,8 @@ impl WorkerSettings {
 #[derive(Clone, Deserialize)]
 pub struct AuthSettings {
     pub enabled: bool,
-    /// Comma-separated HMAC keys (several allow key rotation).
+    /// Comma-separated client keys, each `client-id:base64-key` or a bare `base64-key`: the
+    /// BWS portal's base64 text, whose decoded bytes are the HMAC key (see [`crate::auth`]).
     pub keys: String,
     pub audience: String,
     pub leeway_seconds: u64,
@@ -112,10 +113,7 @@ impl std::fmt::Debug for AuthSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthSettings")
             .field("enabled", &self.enabled)
-            .field(
-                "keys",
-                &format_args!("<{} redacted>", self.key_list().len()),
-            )
+            .field("keys", &format_args!("<{} redacted>", self.key_entries()))
             .field("audience", &self.audience)
             .field("leeway_seconds", &self.leeway_seconds)
             .finish()
@@ -123,12 +121,12 @@ impl std::fmt::Debug for AuthSettings {
 }
 
 impl AuthSettings {
-    pub fn key_list(&self) -> Vec<&str> {
+    /// How many key entries are configured (read, not checked: [`crate::auth::check_settings`]).
+    pub fn key_entries(&self) -> usize {
         self.keys
             .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .collect()
+            .filter(|k| !k.trim().is_empty())
+            .count()
     }
 }
 
@@ -136,7 +134,13 @@ impl AuthSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct GatewaySettings {
     pub listen: String,
+    /// The BWS 3 gRPC API's address.
+    pub grpc_listen: String,
     pub max_body_bytes: usize,
+    /// How much of a refused REST body is still read (and discarded) so that the client,
+    /// which may write all of it before it reads, gets the answer; see `drain_timeout_ms`.
+    pub drain_max_bytes: u64,
+    pub drain_timeout_ms: u64,
     pub deadline_seconds: u64,
     pub deadline_grace_ms: u64,
     pub consumer_check_ms: u64,
@@ -153,6 +157,10 @@ impl GatewaySettings {
 
     pub fn consumer_check(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.consumer_check_ms)
+    }
+
+    pub fn drain_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.drain_timeout_ms)
     }
 }
 
@@ -305,6 +313,11 @@ mod tests {
         assert_eq!(s.detector.input_side, 320);
         assert!(s.texture.threshold > 0.0 && s.texture.threshold < 1.0);
         assert_eq!(s.gateway.listen, "0.0.0.0:8080");
+        assert_eq!(s.gateway.grpc_listen, "0.0.0.0:8081");
         assert_eq!(s.gateway.max_body_bytes, 52_428_800);
+        assert_eq!(s.gateway.drain_max_bytes, 2 * 52_428_800);
+        assert_eq!(s.gateway.drain_timeout_ms, 30_000);
+        // A REST body the gateway accepts is a job body the workers accept.
+        assert_eq!(s.gateway.max_body_bytes, s.limits.max_request_bytes);
     }
 }

@@ -6,124 +6,19 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::gateway::{Running, amqp, channel, cleanup, settings, spawn_worker, stop_process};
 use lapin::options::*;
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties};
-use liveness::config::{AmqpSettings, Settings};
+use lapin::{Channel, Connection};
+use liveness::config::AmqpSettings;
+use liveness::gateway::LIVENESS_PATH;
 use liveness::gateway::handler::STATUS_CODES;
-use liveness::gateway::{Gateway, LIVENESS_PATH};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
-
-const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-fn amqp(prefix: &str) -> AmqpSettings {
-    let id = format!("test.gw.{prefix}.{}", uuid::Uuid::new_v4().simple());
-    let mut a = Settings::defaults().unwrap().amqp.renamed(&id);
-    a.url = URL.into();
-    a.reconnect_initial_ms = 100;
-    a.reconnect_max_ms = 1000;
-    a
-}
-
-fn settings(a: &AmqpSettings, deadline_seconds: u64) -> Settings {
-    let mut s = Settings::defaults().unwrap();
-    s.amqp = a.clone();
-    s.gateway.listen = "127.0.0.1:0".into();
-    s.gateway.deadline_seconds = deadline_seconds;
-    s.gateway.deadline_grace_ms = 500;
-    s
-}
-
-struct Running {
-    gw: Gateway,
-    stop: watch::Sender<bool>,
-}
-
-impl Running {
-    async fn start(s: &Settings) -> Running {
-        let (stop, rx) = watch::channel(false);
-        let gw = Gateway::start(s, rx).await.unwrap();
-        Running { gw, stop }
-    }
-
-    async fn connected(s: &Settings) -> Running {
-        let r = Running::start(s).await;
-        assert!(
-            r.gw.broker().wait_connected(Duration::from_secs(20)).await,
-            "the gateway connects to the broker"
-        );
-        r
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.gw.local_addr()
-    }
-
-    /// Waits until the job queue has a consumer (a worker process started and consumes).
-    async fn wait_for_worker(&self) {
-        let end = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < end {
-            if self.gw.broker().consumer_count(true).await.unwrap_or(0) > 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no worker consumes the job queue");
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        tokio::time::timeout(Duration::from_secs(60), self.gw.wait())
-            .await
-            .expect("the gateway stops")
-            .unwrap();
-    }
-}
-
-/// A worker process of the real binary, configured for the test's queues.
-fn spawn_worker(a: &AmqpSettings, env: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liveness"));
-    cmd.arg("worker")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .envs(a.env_vars())
-        .env("LIVENESS__AMQP__RECONNECT_INITIAL_MS", "100")
-        .env("LIVENESS__WORKER__THREADS", "2")
-        .env("LIVENESS__TELEMETRY__METRICS_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().unwrap()
-}
-
-fn stop_process(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-s", "TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-}
-
-async fn channel() -> (Connection, Channel) {
-    let conn = Connection::connect(URL, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    (conn, ch)
-}
-
-async fn cleanup(a: &AmqpSettings) {
-    let (conn, ch) = channel().await;
-    liveness::queue::topology::remove(&ch, a).await;
-    let _ = conn.close(200, "bye".into()).await;
-}
 
 async fn message_count(queue: &str) -> u32 {
     let (conn, ch) = channel().await;
@@ -200,6 +95,15 @@ async fn http(
         .unwrap();
     s.write_all(body).await.unwrap();
     read_answer(s).await
+}
+
+/// A connection whose send buffer is small (32 kB): the body cannot wait in the kernel's
+/// buffers, so writing it to its end needs the gateway to read it, as with a body larger than
+/// those buffers over a real network.
+async fn connect_small_buffer(addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(32 * 1024).unwrap();
+    socket.connect(addr).await.unwrap()
 }
 
 /// Reads one answer: the head, then `Content-Length` bytes (or up to EOF without it). It does
@@ -356,6 +260,7 @@ async fn invalid_requests_get_400_or_413_from_the_gateway_itself() {
     let a = amqp("invalid");
     let mut s = settings(&a, 5);
     s.gateway.max_body_bytes = 4096;
+    s.gateway.drain_max_bytes = 64 * 1024;
     let gw = Running::connected(&s).await;
     let img = json!({"Image": "aGk="});
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -388,7 +293,8 @@ async fn invalid_requests_get_400_or_413_from_the_gateway_itself() {
         );
         assert_bws_headers(&answer, Some("R-400"));
     }
-    // Too large: refused from the declared length, before the body is sent.
+    // Too large, and declared larger than the drain limit: refused at once, before the body
+    // is sent (it could not be drained to its end), and the connection is closed.
     let mut stream = TcpStream::connect(gw.addr()).await.unwrap();
     stream
         .write_all(request_head("POST", LIVENESS_PATH, &[], 100 * 1024 * 1024).as_bytes())
@@ -396,6 +302,7 @@ async fn invalid_requests_get_400_or_413_from_the_gateway_itself() {
         .unwrap();
     let answer = read_answer(stream).await;
     assert_error(&answer, 413, "InvalidArgument");
+    assert_eq!(answer.header("connection"), Some("close"));
     // Too large without a declared length (chunked) is refused too.
     let mut stream = TcpStream::connect(gw.addr()).await.unwrap();
     let head = format!(
@@ -427,18 +334,87 @@ async fn invalid_requests_get_400_or_413_from_the_gateway_itself() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_writes_a_too_large_body_before_reading_still_reads_the_413() {
+    // No worker: the answer cannot come from one.
+    let a = amqp("drain");
+    let mut s = settings(&a, 5);
+    s.gateway.max_body_bytes = 1024 * 1024;
+    s.gateway.drain_max_bytes = 2 * 1024 * 1024;
+    let gw = Running::connected(&s).await;
+    let body = vec![b' '; 1536 * 1024];
+    // Declared and chunked (no declared length), each written to its end before the answer
+    // is read, as Python's http.client and .NET's HttpClient do: without the drain the write
+    // fails (broken pipe, reset) or the reset loses the answer.
+    for round in 0..3 {
+        // Without `Connection: close`, so that the answer says whether the gateway keeps it.
+        let mut stream = connect_small_buffer(gw.addr()).await;
+        let head = request_head(
+            "POST",
+            LIVENESS_PATH,
+            &[("Reference-Number", "R-413")],
+            body.len(),
+        )
+        .replace("Connection: close\r\n", "");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body).await.unwrap();
+        let answer = read_answer(stream).await;
+        assert_error(&answer, 413, "InvalidArgument");
+        assert_bws_headers(&answer, Some("R-413"));
+        assert!(
+            String::from_utf8_lossy(&answer.body).contains("larger than 1048576 bytes"),
+            "{round}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        // Read to its end: the connection is kept.
+        assert_eq!(answer.header("connection"), None, "{round}");
+
+        let mut stream = connect_small_buffer(gw.addr()).await;
+        let head = format!(
+            "POST {LIVENESS_PATH} HTTP/1.1\r\nHost: g\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        for chunk in body.chunks(64 * 1024) {
+            stream
+                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .await
+                .unwrap();
+            stream.write_all(chunk).await.unwrap();
+            stream.write_all(b"\r\n").await.unwrap();
+        }
+        stream.write_all(b"0\r\n\r\n").await.unwrap();
+        let answer = read_answer(stream).await;
+        assert_error(&answer, 413, "InvalidArgument");
+    }
+    gw.stop().await;
+    // A client that stops sending midway is not waited for beyond the drain timeout: the 413
+    // comes, with `Connection: close` since the body was not read to its end.
+    s.gateway.drain_timeout_ms = 300;
+    let gw = Running::connected(&s).await;
+    let mut stream = connect_small_buffer(gw.addr()).await;
+    let head =
+        request_head("POST", LIVENESS_PATH, &[], body.len()).replace("Connection: close\r\n", "");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+    let answer = read_answer(stream).await;
+    assert_error(&answer, 413, "InvalidArgument");
+    assert_eq!(answer.header("connection"), Some("close"));
+    gw.stop().await;
+    cleanup(&a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_auth_a_missing_or_bad_token_gets_401_and_is_not_enqueued() {
     let a = amqp("auth");
     let mut s = settings(&a, 60);
     s.auth.enabled = true;
-    s.auth.keys = "secret-1".into();
+    s.auth.keys = common::TEST_KEY.into();
     s.auth.leeway_seconds = 0;
     let gw = Running::connected(&s).await;
     let worker = spawn_worker(
         &a,
         &[
             ("LIVENESS__AUTH__ENABLED", "true"),
-            ("LIVENESS__AUTH__KEYS", "secret-1"),
+            ("LIVENESS__AUTH__KEYS", common::TEST_KEY),
         ],
     );
     gw.wait_for_worker().await;
@@ -448,14 +424,17 @@ async fn with_auth_a_missing_or_bad_token_gets_401_and_is_not_enqueued() {
         ("no token", None),
         ("not Bearer", Some("Basic Z3Vlc3Q6Z3Vlc3Q=".to_string())),
         ("not a JWT", Some("Bearer not.a.jwt".to_string())),
-        ("wrong key", Some(bearer(common::jwt("other", "BWS", 300)))),
+        (
+            "wrong key",
+            Some(bearer(common::jwt(common::OTHER_KEY, "BWS", 300))),
+        ),
         (
             "expired",
-            Some(bearer(common::jwt("secret-1", "BWS", -300))),
+            Some(bearer(common::jwt(common::TEST_KEY, "BWS", -300))),
         ),
         (
             "wrong audience",
-            Some(bearer(common::jwt("secret-1", "NOT-BWS", 300))),
+            Some(bearer(common::jwt(common::TEST_KEY, "NOT-BWS", 300))),
         ),
     ];
     for (name, token) in cases {
@@ -468,7 +447,19 @@ async fn with_auth_a_missing_or_bad_token_gets_401_and_is_not_enqueued() {
         assert_error(&answer, 401, "Unauthenticated");
         assert_bws_headers(&answer, Some("R-401"));
     }
-    let valid = bearer(common::jwt("secret-1", "BWS", 300));
+    // A forged token with a 500 kB body: the client writes the whole body before it reads
+    // (as `post` does) and still reads the 401, instead of a broken pipe.
+    let large = pascal_body(&["bioid/photo.png"], &[]);
+    let mut large = serde_json::from_slice::<Value>(&large).unwrap();
+    large["LiveImages"][0]["Image"] = json!(common::b64(&vec![7u8; 500 * 1024]));
+    let large = serde_json::to_vec(&large).unwrap();
+    assert!(large.len() > 500 * 1024);
+    let forged = bearer(common::jwt(common::OTHER_KEY, "BWS", 300));
+    for _ in 0..3 {
+        let answer = post(gw.addr(), &[("Authorization", forged.as_str())], &large).await;
+        assert_error(&answer, 401, "Unauthenticated");
+    }
+    let valid = bearer(common::jwt(common::TEST_KEY, "BWS", 300));
     let answer = post(gw.addr(), &[("Authorization", valid.as_str())], &body).await;
     assert_eq!(
         answer.status,
@@ -699,6 +690,7 @@ async fn the_gateway_subcommand_listens_where_configured_and_stops_on_sigterm() 
         .env("LIVENESS__AMQP__URL", &a.url)
         .env("LIVENESS__AMQP__JOB_QUEUE", &a.job_queue)
         .env("LIVENESS__GATEWAY__LISTEN", addr.to_string())
+        .env("LIVENESS__GATEWAY__GRPC_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

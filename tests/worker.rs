@@ -354,7 +354,7 @@ async fn with_auth_only_a_valid_token_is_scored() {
     let a = amqp("auth");
     let auth = AuthSettings {
         enabled: true,
-        keys: "secret-1".into(),
+        keys: common::TEST_KEY.into(),
         audience: "BWS".into(),
         leeway_seconds: 0,
     };
@@ -364,16 +364,24 @@ async fn with_auth_only_a_valid_token_is_scored() {
         ("no token", None, 401),
         (
             "wrong signature",
-            Some(common::jwt("other", "BWS", 300)),
+            Some(common::jwt(common::OTHER_KEY, "BWS", 300)),
             401,
         ),
-        ("expired", Some(common::jwt("secret-1", "BWS", -300)), 401),
+        (
+            "expired",
+            Some(common::jwt(common::TEST_KEY, "BWS", -300)),
+            401,
+        ),
         (
             "wrong audience",
-            Some(common::jwt("secret-1", "NOT-BWS", 300)),
+            Some(common::jwt(common::TEST_KEY, "NOT-BWS", 300)),
             401,
         ),
-        ("valid", Some(common::jwt("secret-1", "BWS", 300)), 200),
+        (
+            "valid",
+            Some(common::jwt(common::TEST_KEY, "BWS", 300)),
+            200,
+        ),
     ];
     for (name, token, status) in cases {
         let opts = JobOptions {

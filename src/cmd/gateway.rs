@@ -14,9 +14,8 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        if settings.auth.enabled && settings.auth.key_list().is_empty() {
-            anyhow::bail!("auth.enabled is true but no key is set (LIVENESS__AUTH__KEYS)");
-        }
+        // Unreadable keys, or auth on without a key, stop the start rather than every job.
+        liveness::auth::check_settings(&settings.auth)?;
         let stop = shutdown::on_signals()?;
         let gateway = Gateway::start(&settings, stop).await?;
         tracing::info!(

@@ -1,13 +1,18 @@
-//! The HTTP gateway: BWS's REST endpoint `POST /api/v1/livenessdetection` in front of the job
-//! queue, so that clients written for BWS work unchanged while the queue's workers do the work.
+//! The gateway: BWS's REST endpoint `POST /api/v1/livenessdetection` and its BWS 3 gRPC API
+//! (`bioid.services.v1.BioIDWebService`) in front of the job queue, so that clients written for
+//! BWS work unchanged while the queue's workers do the work.
 //!
-//! - [`handler`]: the endpoint (checks, enqueue, wait, answer with the BWS headers).
+//! - [`grpc`]: the gRPC service on its own port, with the grpc.health.v1 service.
+//! - [`handler`]: the REST endpoint (read the body, answer with the BWS headers).
+//! - [`dispatch`]: the checks, enqueue and wait that REST and gRPC share.
 //! - [`validate`]: the JSON shape and image count, without image code.
 //! - [`reply`]: the broker connection, publisher confirms and direct reply-to correlation.
 //! - [`openapi`]: the OpenAPI description served at `/openapi.json`.
 //!
 //! Also `GET /healthz`: 200 while connected to the broker, else 503.
 
+pub mod dispatch;
+pub mod grpc;
 pub mod handler;
 pub mod openapi;
 pub mod reply;
@@ -17,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tokio::sync::watch;
@@ -38,6 +43,8 @@ pub enum GatewayError {
     },
     #[error("HTTP server: {0}")]
     Serve(std::io::Error),
+    #[error("gRPC server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
     #[error("gateway task: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -45,18 +52,17 @@ pub enum GatewayError {
 /// What the handlers share.
 pub struct AppState {
     pub gateway: GatewaySettings,
+    /// The workers' `limits.max_request_bytes`: the largest job body they accept.
+    pub max_job_bytes: usize,
     pub auth: AuthSettings,
     pub broker: Arc<Broker>,
 }
 
 /// The gateway's routes over a broker (connected by [`Broker::run`]).
 pub fn router(state: Arc<AppState>) -> Router {
-    let limit = state.gateway.max_body_bytes;
+    // The handler reads the body itself, with `gateway.max_body_bytes` as its limit.
     Router::new()
-        .route(
-            LIVENESS_PATH,
-            post(handler::livenessdetection).layer(DefaultBodyLimit::max(limit)),
-        )
+        .route(LIVENESS_PATH, post(handler::livenessdetection))
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(healthz))
         .with_state(state)
@@ -73,52 +79,70 @@ async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static st
     }
 }
 
-/// A running gateway: the HTTP server and the broker connection behind it.
+/// A running gateway: the HTTP and gRPC servers and the broker connection behind them.
 pub struct Gateway {
     addr: SocketAddr,
+    grpc_addr: SocketAddr,
     broker: Arc<Broker>,
-    server: JoinHandle<std::io::Result<()>>,
+    servers: JoinHandle<Result<(), GatewayError>>,
     broker_task: JoinHandle<()>,
 }
 
+async fn bind(addr: &str) -> Result<(tokio::net::TcpListener, SocketAddr), GatewayError> {
+    let bind_error = |source| GatewayError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
+}
+
 impl Gateway {
-    /// Binds `gateway.listen`, connects to the broker in the background and serves until
-    /// `shutdown` turns true (or its sender is dropped). Shutdown stops accepting, lets the
-    /// requests in flight get their results, and only then closes the broker connection.
+    /// Binds `gateway.listen` and `gateway.grpc_listen`, connects to the broker in the
+    /// background and serves until `shutdown` turns true (or its sender is dropped). Shutdown
+    /// stops accepting, lets the requests in flight get their results, and only then closes
+    /// the broker connection.
     pub async fn start(
         settings: &Settings,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Gateway, GatewayError> {
-        let bind_error = |source| GatewayError::Bind {
-            addr: settings.gateway.listen.clone(),
-            source,
-        };
-        let listener = tokio::net::TcpListener::bind(&settings.gateway.listen)
-            .await
-            .map_err(bind_error)?;
-        let addr = listener.local_addr().map_err(bind_error)?;
+        let (listener, addr) = bind(&settings.gateway.listen).await?;
+        let (grpc_listener, grpc_addr) = bind(&settings.gateway.grpc_listen).await?;
         let broker = Broker::new(settings.amqp.clone(), settings.gateway.consumer_check());
         let (broker_stop, broker_rx) = watch::channel(false);
         let broker_task = tokio::spawn(broker.clone().run(broker_rx));
-        let app = router(Arc::new(AppState {
+        let state = Arc::new(AppState {
             gateway: settings.gateway.clone(),
+            max_job_bytes: settings.limits.max_request_bytes,
             auth: settings.auth.clone(),
             broker: broker.clone(),
-        }));
+        });
+        let grpc = grpc::serve(grpc_listener, state.clone(), shutdown.clone());
+        let app = router(state);
         let mut shutdown = shutdown;
-        let server = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
+        let http = async move {
+            axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = shutdown.wait_for(|stop| *stop).await;
                 })
-                .await;
+                .await
+                .map_err(GatewayError::Serve)
+        };
+        let servers = tokio::spawn(async move {
+            let (http, grpc) = tokio::join!(http, grpc);
             let _ = broker_stop.send(true);
-            served
+            http?;
+            grpc?;
+            Ok(())
         });
         Ok(Gateway {
             addr,
+            grpc_addr,
             broker,
-            server,
+            servers,
             broker_task,
         })
     }
@@ -127,14 +151,19 @@ impl Gateway {
         self.addr
     }
 
+    /// The address the gRPC API listens on.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
     pub fn broker(&self) -> &Arc<Broker> {
         &self.broker
     }
 
-    /// Waits until the server has shut down and the broker connection is closed.
+    /// Waits until both servers have shut down and the broker connection is closed.
     pub async fn wait(self) -> Result<(), GatewayError> {
-        let served = self.server.await?;
+        let served = self.servers.await?;
         self.broker_task.await?;
-        served.map_err(GatewayError::Serve)
+        served
     }
 }

@@ -135,6 +135,11 @@ impl Broker {
         *self.connected.borrow()
     }
 
+    /// Follows the connection state (true while connected), e.g. for a health service.
+    pub fn watch_connected(&self) -> watch::Receiver<bool> {
+        self.connected.subscribe()
+    }
+
     /// Waits until connected; false when `timeout` passed first.
     pub async fn wait_connected(&self, timeout: Duration) -> bool {
         let mut rx = self.connected.subscribe();

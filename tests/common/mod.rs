@@ -72,6 +72,7 @@ pub fn load_rgb(name: &str) -> image::RgbImage {
 pub mod attacks;
 pub mod captures;
 pub mod composites;
+pub mod gateway;
 
 /// The image as the pipeline sees it: EXIF orientation applied.
 pub fn decoded_rgb(name: &str) -> image::RgbImage {
@@ -104,8 +105,14 @@ pub fn score_files_request(names: &[&str], tags: &[&str]) -> LivenessDetectionRe
     request(&images)
 }
 
+/// A client key as the BWS portal shows it (base64 text of random bytes); test use only.
+pub const TEST_KEY: &str = "gfZN0Y7anNNDyCYoC26iF/JM6lfNF5+oF02/F/KdSTw=";
+/// Another key, which the services under test do not know.
+pub const OTHER_KEY: &str = "3q0dJq4bM2pVfI5x0s1Tgk8N6m6yQm0nSxgVZ0mZ2xk=";
+
 /// A BWS-style client token (HS256; `iss` = `sub` = the client id) for audience `aud`,
-/// expiring `exp_offset` seconds from now (negative: already expired).
+/// signed with the decoded bytes of the base64 `key`, expiring `exp_offset` seconds from now
+/// (negative: already expired).
 pub fn jwt(key: &str, aud: &str, exp_offset: i64) -> String {
     #[derive(serde::Serialize)]
     struct C<'a> {
@@ -123,7 +130,7 @@ pub fn jwt(key: &str, aud: &str, exp_offset: i64) -> String {
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,
-        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_base64_secret(key).expect("a base64 key"),
     )
     .unwrap()
 }
