@@ -107,14 +107,7 @@ fn main() -> Result<()> {
             ];
             let scene = loadimg(scenes[fi % scenes.len()]);
             // The lower-left quarter of the scene as the room (most scenes have their face centred).
-            let room = image::imageops::crop_imm(
-                &scene,
-                0,
-                scene.height() / 2,
-                scene.width() / 3,
-                scene.height() / 2,
-            )
-            .to_image();
+            let room = composites::room(&scene);
             for c in composites::catalogue(&face, center, ed, &room, 7 + fi as u64) {
                 let path = format!(
                     "/tmp/probe_comp/{fi}-{}-{}.png",

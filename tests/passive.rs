@@ -89,17 +89,6 @@ fn a_dim_face_is_reported_underexposed_but_not_rejected_for_it() {
     assert!(r.live, "{:?}", r.errors);
 }
 
-/// Scales every pixel's 8-bit value by `f`: the old finding's darkened file.
-fn scaled(img: &image::RgbImage, f: f32) -> image::RgbImage {
-    let mut out = img.clone();
-    for p in out.pixels_mut() {
-        for c in p.0.iter_mut() {
-            *c = (f32::from(*c) * f).round().clamp(0.0, 255.0) as u8;
-        }
-    }
-    out
-}
-
 #[test]
 fn darkened_spoofs_stay_rejected() {
     // The old finding: bioid/photo.png darkened to a face luminance of about 53 scored 0.65
@@ -144,14 +133,7 @@ fn a_tablet_held_up_is_rejected_and_the_message_names_the_cue() {
     let face = decoded_rgb("bioid/challenge_right_1.png");
     let (center, d) = face_of(&face);
     let scene = decoded_rgb("bonafide/deepface/img22.jpg");
-    let room = image::imageops::crop_imm(
-        &scene,
-        0,
-        scene.height() / 2,
-        scene.width() / 3,
-        scene.height() / 2,
-    )
-    .to_image();
+    let room = composites::room(&scene);
     let tablets: Vec<_> = composites::catalogue(&face, center, d, &room, 3)
         .into_iter()
         .filter(|c| c.kind == "tablet-replay")

@@ -267,17 +267,6 @@ fn huge_images_are_scaled_down_and_still_scored() {
     assert!(r.live, "{:?}", r.errors);
 }
 
-/// Scales every pixel's brightness by `f` (a dim or overexposed capture).
-fn scaled(img: &image::RgbImage, f: f32) -> image::RgbImage {
-    let mut out = img.clone();
-    for p in out.pixels_mut() {
-        for c in p.0.iter_mut() {
-            *c = (f32::from(*c) * f).round().clamp(0.0, 255.0) as u8;
-        }
-    }
-    out
-}
-
 #[test]
 fn a_live_face_in_normal_light_keeps_full_exposure() {
     let live = load_rgb("bioid/challenge_right_1.png");

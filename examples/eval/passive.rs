@@ -217,14 +217,7 @@ fn items(engine: &Engine) -> Result<Vec<Item>> {
             continue;
         };
         let scene = rgb_of(ROOMS[fi % ROOMS.len()], engine)?;
-        let room = image::imageops::crop_imm(
-            &scene,
-            0,
-            scene.height() / 2,
-            scene.width() / 3,
-            scene.height() / 2,
-        )
-        .to_image();
+        let room = composites::room(&scene);
         for c in composites::catalogue(&face, center, d, &room, 100 + fi as u64) {
             let source = format!("{name}: {}", c.name);
             with_dim_captures(

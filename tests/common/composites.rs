@@ -44,6 +44,19 @@ const OVERSAMPLE: f64 = 1.25;
 /// `face`: a real photo of one person; `face_center` [x, y] px and `eye_distance` px of that face
 /// in `face` (as `attacks::Base` computes them). `scene`: a real photo used as the room behind
 /// the medium (it is cropped, defocused and darkened).
+/// A room to put the media in: the lower left third of a real photo, where a portrait's own
+/// face is not (the composites must show one face only).
+pub fn room(scene: &RgbImage) -> RgbImage {
+    image::imageops::crop_imm(
+        scene,
+        0,
+        scene.height() / 2,
+        scene.width() / 3,
+        scene.height() / 2,
+    )
+    .to_image()
+}
+
 pub fn catalogue(
     face: &RgbImage,
     face_center: [f64; 2],

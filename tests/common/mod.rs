@@ -64,6 +64,18 @@ pub fn png(img: &image::RgbImage) -> Vec<u8> {
     out.into_inner()
 }
 
+/// Scales every pixel's 8-bit value by `f`: a brightness change of the file, not a dim capture
+/// (for that, see `captures`).
+pub fn scaled(img: &image::RgbImage, f: f32) -> image::RgbImage {
+    let mut out = img.clone();
+    for p in out.pixels_mut() {
+        for c in p.0.iter_mut() {
+            *c = (f32::from(*c) * f).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    out
+}
+
 pub fn load_rgb(name: &str) -> image::RgbImage {
     image::load_from_memory(&read(name))
         .expect("decode")
