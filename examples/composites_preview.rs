@@ -5,6 +5,8 @@
 //! `cargo run --release --example composites_preview -- [FACE] [SCENE] [SEED]` (paths relative
 //! to `../shared/data`; needs `make setup`).
 
+#[path = "../tests/common/attacks.rs"]
+mod attacks;
 #[path = "../tests/common/composites.rs"]
 mod composites;
 

@@ -117,8 +117,7 @@ impl Grid {
 
 /// Luminance of the image, box-averaged over cells of about one grid step (an integral image of
 /// the region the grid covers), sampled on the face-aligned grid.
-fn sample_grid(rgb: &RgbImage, det: &Detection) -> Grid {
-    let g = quality::geometry(det);
+fn sample_grid(rgb: &RgbImage, det: &Detection, g: &quality::Geometry) -> Grid {
     let l = &det.landmarks;
     let d = g.eye_distance;
     let mid = [
@@ -356,9 +355,9 @@ fn positions(lo: f32, hi: f32) -> impl Iterator<Item = f32> {
 
 /// Looks for the border of a medium around the face.
 pub fn inspect(rgb: &RgbImage, det: &Detection, face_luma: f32, cfg: &MediumSettings) -> Evidence {
-    let grid = sample_grid(rgb, det);
-    let e = edges(&grid, face_luma, cfg.min_step);
     let g = quality::geometry(det);
+    let grid = sample_grid(rgb, det, &g);
+    let e = edges(&grid, face_luma, cfg.min_step);
     // Below the chin: the chin is about as far below the mouth as the thumbnail's margin says;
     // the first line looked for starts a little lower so that the jaw's own edge is not taken.
     let chin = g.mouth_down.max(0.5) * 1.8 + 0.4;

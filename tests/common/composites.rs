@@ -16,13 +16,16 @@
 //! or dark, the skin tones of the hands range from light to dark brown. The displayed face is
 //! kept at least ~70 px wide so that the face detector still finds it.
 //!
-//! Self-contained (only the `image` crate and std; a splitmix64 generator, no `rand`): included
-//! by `tests/common/mod.rs` and, through `#[path]`, by examples. Deterministic for a seed.
+//! Needs only the `image` crate, std and its sibling module `attacks` (the homography helpers;
+//! a splitmix64 generator, no `rand`): included by `tests/common/mod.rs` and, through `#[path]`
+//! beside `attacks.rs`, by examples. Deterministic for a seed.
 #![allow(dead_code)]
 
 use std::borrow::Cow;
 
 use image::{RgbImage, imageops};
+
+use super::attacks::{Mat3, apply, mat_inv};
 
 /// One synthetic attack capture.
 pub struct Composite {
@@ -451,32 +454,6 @@ fn text_line(img: &mut Img, p: [f64; 2], h: f64, len: f64, color: Px, rng: &mut 
 }
 
 // ------------------------------------------------------------------------------ geometry
-
-type Mat3 = [f64; 9];
-
-fn apply(m: &Mat3, p: [f64; 2]) -> [f64; 2] {
-    let w = m[6] * p[0] + m[7] * p[1] + m[8];
-    [
-        (m[0] * p[0] + m[1] * p[1] + m[2]) / w,
-        (m[3] * p[0] + m[4] * p[1] + m[5]) / w,
-    ]
-}
-
-fn mat_inv(m: &Mat3) -> Mat3 {
-    let [a, b, c, d, e, f, g, h, i] = *m;
-    let det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
-    [
-        (e * i - f * h) / det,
-        (c * h - b * i) / det,
-        (b * f - c * e) / det,
-        (f * g - d * i) / det,
-        (a * i - c * g) / det,
-        (c * d - a * f) / det,
-        (d * h - e * g) / det,
-        (b * g - a * h) / det,
-        (a * e - b * d) / det,
-    ]
-}
 
 /// The homography taking the four `src` points to the four `dst` points.
 fn homography(src: [[f64; 2]; 4], dst: [[f64; 2]; 4]) -> Mat3 {
@@ -1383,7 +1360,7 @@ fn add_moire(img: &mut Img, screen: &[f32], amp: f32, period: f64, angle_deg: f6
     }
 }
 
-/// Composes: room, hand parts behind the medium, the medium, moiré, hand parts in front, camera.
+/// Composes: the room (from `scene`, at capture size `cap`), hand parts behind the medium, the medium, moiré, hand parts in front, camera.
 struct Scene<'a> {
     layer: &'a Layer,
     pose: Pose,
@@ -1392,8 +1369,8 @@ struct Scene<'a> {
     moire: Option<(f32, f64, f64)>,
 }
 
-fn compose(room: Img, sc: &Scene, rng: &mut Rng) -> RgbImage {
-    let mut img = room;
+fn compose(scene: &RgbImage, cap: [usize; 2], sc: &Scene, rng: &mut Rng) -> RgbImage {
+    let mut img = backdrop(scene, cap, rng);
     if let Some(hand) = &sc.hand {
         draw_parts(&mut img, hand, false, &sc.pose, sc.aspect);
     }
@@ -1570,10 +1547,10 @@ fn phone_replay(src: &Source, scene: &RgbImage, v: u64, rng: &mut Rng) -> Compos
     } else {
         None
     };
-    let room = backdrop(scene, cap, rng);
     let bottom_out = pose.corners()[2][1].max(pose.corners()[3][1]) > cap_f[1];
     let rgb = compose(
-        room,
+        scene,
+        cap,
         &Scene {
             layer: &layer,
             pose,
@@ -1716,9 +1693,9 @@ fn tablet_replay(src: &Source, scene: &RgbImage, v: u64, rng: &mut Rng) -> Compo
         rng.range(3.0, 6.0),
         rng.range(0.0, 180.0),
     ));
-    let room = backdrop(scene, cap, rng);
     let rgb = compose(
-        room,
+        scene,
+        cap,
         &Scene {
             layer: &layer,
             pose,
@@ -1879,9 +1856,9 @@ fn print(src: &Source, scene: &RgbImage, v: u64, rng: &mut Rng) -> Composite {
             "pinched at the top"
         }
     };
-    let room = backdrop(scene, cap, rng);
     let rgb = compose(
-        room,
+        scene,
+        cap,
         &Scene {
             layer: &layer,
             pose,
@@ -2188,9 +2165,9 @@ fn id_card(src: &Source, scene: &RgbImage, v: u64, rng: &mut Rng) -> Composite {
             "thumb over the lower left edge"
         }
     };
-    let room = backdrop(scene, cap, rng);
     let rgb = compose(
-        room,
+        scene,
+        cap,
         &Scene {
             layer: &layer,
             pose,
@@ -2313,9 +2290,9 @@ fn passport_photo(src: &Source, scene: &RgbImage, v: u64, rng: &mut Rng) -> Comp
             "pinched at the left edge"
         }
     };
-    let room = backdrop(scene, cap, rng);
     let rgb = compose(
-        room,
+        scene,
+        cap,
         &Scene {
             layer: &layer,
             pose,
