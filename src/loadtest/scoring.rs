@@ -8,12 +8,12 @@ use std::time::Instant;
 
 use super::mix::JobTemplate;
 use super::{LoadtestError, Percentiles, Report, ms, procstat};
-use crate::config::Settings;
+use crate::config::ScoringSettings;
 use crate::pipeline::{Engine, ScoreError};
 
 /// Scores `jobs` bodies (the templates in turn) on `threads` threads.
 pub fn run(
-    settings: &Settings,
+    settings: &ScoringSettings,
     templates: &[JobTemplate],
     jobs: usize,
     threads: usize,

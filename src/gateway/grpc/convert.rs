@@ -139,7 +139,7 @@ pub fn response(r: api::LivenessDetectionResponse) -> proto::LivenessDetectionRe
             .errors
             .into_iter()
             .map(|e| proto::JobError {
-                error_code: e.error_code,
+                error_code: e.error_code.as_str().to_owned(),
                 message: e.message,
             })
             .collect(),
@@ -164,7 +164,7 @@ pub fn response(r: api::LivenessDetectionResponse) -> proto::LivenessDetectionRe
                     .quality_assessments
                     .into_iter()
                     .map(|q| proto::QualityAssessment {
-                        check: q.check,
+                        check: q.check.as_str().to_owned(),
                         score: q.score,
                         message: q.message,
                     })
