@@ -1,4 +1,4 @@
-//! Faces: the detector ([`yunet`]), the face it finds ([`Detection`]) and the geometry of its
+//! Faces: the detector (YuNet, `yunet`), the face it finds ([`Detection`]) and the geometry of its
 //! landmarks ([`geometry`]).
 
 pub mod geometry;

@@ -12,21 +12,22 @@
 //! 1. Crop the union of both face boxes (plus a margin) and resample it so the first frame's
 //!    eye distance is [`MotionConfig::work_eye_distance`] pixels: fixed cost whatever the input
 //!    resolution, and all pixel thresholds mean the same thing for every face size
-//!    ([`crop`], then [`working`], which also pre-aligns the second frame for step 3).
+//!    (`crop`, then `working`, which also pre-aligns the second frame for step 3).
 //! 2. Place points on a grid inside the *inner* face only (an ellipse in the face frame spanned
-//!    by the eyes, see [`EyeFrame`]): hair, ears, background and screen overlays do not
-//!    move with a photo held in front of a static scene, so they would fake parallax. A denser
-//!    grid covers the nose tip. Untextured points are dropped (Shi-Tomasi test) ([`points`]).
+//!    by the eyes, see [`EyeFrame`](crate::pipeline::face::EyeFrame)): hair, ears, background
+//!    and screen overlays do not move with a photo held in front of a static scene, so they
+//!    would fake parallax. A denser grid covers the nose tip. Untextured points are dropped
+//!    (Shi-Tomasi test) (`points`).
 //! 3. Track every point with pyramidal Lucas-Kanade, started from the similarity transform that
 //!    maps the first frame's landmarks onto the second's (the landmarks only give the initial
-//!    guess; the measured motion comes from the pixels). Forward-backward check ([`track`]).
+//!    guess; the measured motion comes from the pixels). Forward-backward check (`track`).
 //! 4. Fit a homography with RANSAC to the points *away* from the nose (eyes, brows, cheeks,
 //!    mouth, chin): the best planar explanation of the face's motion.
 //! 5. Parallax = the median residual vector of the nose points against that homography, minus
 //!    what tracking noise explains (the residual of the plane points), in eye distances.
 //!    A flat photo, even tilted in perspective, gives ~0; a turning or nodding head does not.
 //! 6. Score = logistic of the parallax, centred on the decision threshold 0.5, times a gate on
-//!    the amount of motion (too little motion cannot prove 3D) ([`parallax`], steps 4 to 6).
+//!    the amount of motion (too little motion cannot prove 3D) (`parallax`, steps 4 to 6).
 //!
 //! The landmark order is the detector's (YuNet), see [`crate::pipeline::face::geometry`].
 
@@ -48,8 +49,6 @@ use track::{NoseMotion, Tracks};
 use working::WorkingPair;
 
 use super::face::Detection;
-#[cfg(doc)]
-use super::face::EyeFrame;
 
 /// The smallest score reported: scores live in ]0,1] (0 means "not computed" on the wire).
 pub const SCORE_FLOOR: f32 = 1e-3;
