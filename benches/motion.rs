@@ -37,14 +37,14 @@ fn found(engine: &Engine, bytes: &[u8]) -> FoundFace {
 }
 
 fn bench(c: &mut Criterion) {
-    let settings = Settings::load(None).expect("configuration");
+    let settings = Settings::load(None).expect("configuration").scoring;
     // One model set with one intra-op thread: everything below runs on one core.
     let engine = Engine::new(settings.clone(), 1).expect("models (run `make setup`)");
     for (label, a, b) in PAIRS {
         let bytes_a = std::fs::read(data_dir().join(a)).expect("test image");
         let bytes_b = std::fs::read(data_dir().join(b)).expect("test image");
         let (fa, fb) = (found(&engine, &bytes_a), found(&engine, &bytes_b));
-        let check = decision::pair_motion(&settings, &fa, &fb).expect("motion");
+        let check = decision::pair_motion(&settings.motion, &fa, &fb).expect("motion");
         assert!(
             check.score >= settings.motion.threshold,
             "{label} is a live pair: {check:?}"
@@ -66,7 +66,7 @@ fn bench(c: &mut Criterion) {
         group.sample_size(60);
         group.bench_function("active stage (pair_motion)", |bch| {
             bch.iter(|| {
-                decision::pair_motion(black_box(&settings), black_box(&fa), black_box(&fb))
+                decision::pair_motion(black_box(&settings.motion), black_box(&fa), black_box(&fb))
                     .expect("motion")
             })
         });

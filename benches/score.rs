@@ -18,7 +18,7 @@ fn data_dir() -> &'static Path {
 }
 
 fn bench(c: &mut Criterion) {
-    let settings = Settings::load(None).expect("configuration");
+    let settings = Settings::load(None).expect("configuration").scoring;
     let engine = Engine::new(settings.clone(), 1).expect("models (run `make setup`)");
     for name in IMAGES {
         let bytes = std::fs::read(data_dir().join(name)).expect("test image");

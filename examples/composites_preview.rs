@@ -110,7 +110,8 @@ fn main() -> Result<()> {
         .map_or("bonafide/deepface/img22.jpg", String::as_str);
     let seed: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
 
-    let engine = Engine::new(Settings::load(None)?, 1).context("models (run `make setup`)")?;
+    let engine =
+        Engine::new(Settings::load(None)?.scoring, 1).context("models (run `make setup`)")?;
     let face = load(&engine, face_name)?;
     let scene = load(&engine, scene_name)?;
 

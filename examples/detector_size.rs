@@ -16,8 +16,8 @@ use anyhow::{Context, Result};
 use base64::Engine as _;
 use image::RgbImage;
 use liveness::Engine;
-use liveness::api::{ImageData, LivenessDetectionRequest, LivenessDetectionResponse};
-use liveness::config::Settings;
+use liveness::api::{ErrorCode, ImageData, LivenessDetectionRequest, LivenessDetectionResponse};
+use liveness::config::{ScoringSettings, Settings};
 use liveness::pipeline::image as limg;
 
 fn data_dir() -> PathBuf {
@@ -31,7 +31,7 @@ fn png(img: &RgbImage) -> Result<Vec<u8>> {
 }
 
 /// The images: (name, encoded bytes).
-fn images(s: &Settings) -> Result<Vec<(String, Vec<u8>)>> {
+fn images(s: &ScoringSettings) -> Result<Vec<(String, Vec<u8>)>> {
     let mut names: Vec<String> = [
         "bioid/challenge_right_1.png",
         "bioid/challenge_right_2.png",
@@ -97,7 +97,7 @@ fn request(bytes: &[u8]) -> LivenessDetectionRequest {
 }
 
 struct Outcome {
-    codes: Vec<String>,
+    codes: Vec<ErrorCode>,
     rotated: i32,
     live: bool,
     eyes: Option<[f64; 4]>,
@@ -111,7 +111,7 @@ fn outcome(r: &LivenessDetectionResponse, ms: f64, long_side: u32) -> Outcome {
     let props = r.image_properties.first();
     let face = props.and_then(|p| p.faces.first());
     Outcome {
-        codes: r.errors.iter().map(|e| e.error_code.clone()).collect(),
+        codes: r.errors.iter().map(|e| e.error_code).collect(),
         rotated: props.map_or(0, |p| p.rotated),
         live: r.live,
         eyes: face.map(|f| [f.right_eye.x, f.right_eye.y, f.left_eye.x, f.left_eye.y]),
@@ -153,7 +153,7 @@ fn run(engine: &Engine, imgs: &[(String, Vec<u8>)]) -> Result<Vec<Outcome>> {
 }
 
 fn main() -> Result<()> {
-    let base = Settings::defaults()?;
+    let base = Settings::defaults()?.scoring;
     let imgs = images(&base)?;
     println!("{} images\n", imgs.len());
     let setting = |side: u32, fallback: u32, below: f32| {

@@ -16,7 +16,7 @@ use image::RgbImage;
 use image::codecs::jpeg::JpegEncoder;
 use liveness::Engine;
 use liveness::api::{ImageData, LivenessDetectionRequest};
-use liveness::config::{DetectorSettings, Settings};
+use liveness::config::{DetectorSettings, ScoringSettings, Settings};
 use liveness::models::ModelSet;
 use liveness::pipeline::face::{self, Detection, LEFT_EYE, RIGHT_EYE};
 use liveness::pipeline::quality::{self, Unsuitable};
@@ -32,7 +32,7 @@ fn read(name: &str) -> Result<Vec<u8>> {
 }
 
 /// Decodes through the service's intake (EXIF applied, working-size limit).
-fn load(name: &str, s: &Settings) -> Result<RgbImage> {
+fn load(name: &str, s: &ScoringSettings) -> Result<RgbImage> {
     Ok(limg::decode(&read(name)?, &s.limits)?.rgb)
 }
 
@@ -42,7 +42,7 @@ fn jpeg_bytes(img: &RgbImage, quality: u8) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn reencode(img: &RgbImage, quality: u8, s: &Settings) -> Result<RgbImage> {
+fn reencode(img: &RgbImage, quality: u8, s: &ScoringSettings) -> Result<RgbImage> {
     Ok(limg::decode(&jpeg_bytes(img, quality)?, &s.limits)?.rgb)
 }
 
@@ -107,11 +107,14 @@ type WidthRow = (f32, bool, String, Option<(f32, f64, f32)>);
 /// A named image transformation.
 type ImageOp = (String, Box<dyn Fn(&RgbImage) -> RgbImage>);
 /// A named re-encoding or flip of an image.
-type Variant = (&'static str, fn(&RgbImage, &Settings) -> Result<RgbImage>);
+type Variant = (
+    &'static str,
+    fn(&RgbImage, &ScoringSettings) -> Result<RgbImage>,
+);
 
 struct Ctx {
     engine: Engine,
-    s: Settings,
+    s: ScoringSettings,
 }
 
 impl Ctx {
@@ -188,7 +191,7 @@ fn sweep_live_names() -> Vec<String> {
 
 fn main() -> Result<()> {
     let t0 = Instant::now();
-    let s = Settings::load(None)?;
+    let s = Settings::load(None)?.scoring;
     let engine = Engine::new(s.clone(), 2)?;
     let ctx = Ctx { engine, s };
     println!(
@@ -667,13 +670,13 @@ fn margins(ctx: &Ctx) -> Result<()> {
         }
         let g = quality::geometry(&d);
         let [bx, by, bw, bh] = d.bbox;
-        let ed = g.eye_distance;
+        let ed = g.frame.eye_distance;
         let le = d.landmarks[LEFT_EYE];
         let re = d.landmarks[RIGHT_EYE];
         // Box edges beyond the eyes (eye distances), above the eyes, below the mouth.
         side.push(f64::from((re[0] - bx) / ed));
         side.push(f64::from((bx + bw - le[0]) / ed));
-        let eye_y = (le[1] + re[1]) / 2.0;
+        let eye_y = g.frame.mid[1];
         top.push(f64::from((eye_y - by) / ed));
         let mouth_y = eye_y + g.mouth_down * ed;
         chin.push(f64::from((by + bh - mouth_y) / (g.mouth_down * ed)));
@@ -721,10 +724,9 @@ fn margins(ctx: &Ctx) -> Result<()> {
                     .next()
                     .context("base face")?;
                 let g = quality::geometry(&d);
-                let ed = g.eye_distance;
+                let ed = g.frame.eye_distance;
                 let re = d.landmarks[RIGHT_EYE];
-                let le = d.landmarks[LEFT_EYE];
-                let eye_y = (le[1] + re[1]) / 2.0;
+                let eye_y = g.frame.mid[1];
                 let (w, h) = (img.width() as f32, img.height() as f32);
                 let c = match edge {
                     "left" => crop(&img, re[0] - k * ed, 0.0, w, h),
@@ -983,7 +985,7 @@ fn challenge(ctx: &Ctx) -> Result<()> {
         d.min(360.0 - d)
     };
     for (label, a, b) in [("bioid 1->2", 0usize, 1usize), ("bioid 2->1", 1, 0)] {
-        let pm = decision::pair_motion(&ctx.s, &bioid[a], &bioid[b])?;
+        let pm = decision::pair_motion(&ctx.s.motion, &bioid[a], &bioid[b])?;
         println!(
             "{label}: magnitude {:.4} direction {:.1} score {:.4}",
             pm.magnitude, pm.direction, pm.score
@@ -1013,7 +1015,7 @@ fn challenge(ctx: &Ctx) -> Result<()> {
             } else {
                 continue;
             };
-            let pm = decision::pair_motion(&ctx.s, &frames[i - 1], &frames[j - 1])?;
+            let pm = decision::pair_motion(&ctx.s.motion, &frames[i - 1], &frames[j - 1])?;
             let shift = eye_shift(&frames[i - 1], &frames[j - 1]);
             if class == "rest" {
                 still.push(pm.magnitude);

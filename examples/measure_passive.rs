@@ -46,7 +46,7 @@ fn list(dir: &Path, out: &mut Vec<String>, root: &Path) {
 
 fn main() -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    let settings = Settings::load(None)?;
+    let settings = Settings::load(None)?.scoring;
     let engine = Engine::new(settings.clone(), 2)?;
     let mut live = Vec::new();
     list(&root.join("bonafide"), &mut live, &root);

@@ -14,6 +14,21 @@ pub struct ConfigError(#[from] config::ConfigError);
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    /// The sections `[models]` to `[challenge]`: what scoring reads.
+    #[serde(flatten)]
+    pub scoring: ScoringSettings,
+    pub amqp: AmqpSettings,
+    pub worker: WorkerSettings,
+    pub auth: AuthSettings,
+    pub telemetry: TelemetrySettings,
+    pub gateway: GatewaySettings,
+}
+
+/// What the scoring pipeline ([`crate::pipeline::Engine`]) reads: the models and every
+/// threshold, none of the broker, auth, gateway or telemetry settings. Its sections are
+/// top-level sections of the configuration, like the others.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScoringSettings {
     pub models: ModelSettings,
     pub limits: Limits,
     pub detector: DetectorSettings,
@@ -22,11 +37,6 @@ pub struct Settings {
     pub medium: MediumSettings,
     pub motion: MotionSettings,
     pub challenge: ChallengeSettings,
-    pub amqp: AmqpSettings,
-    pub worker: WorkerSettings,
-    pub auth: AuthSettings,
-    pub telemetry: TelemetrySettings,
-    pub gateway: GatewaySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -250,18 +260,6 @@ pub struct MotionSettings {
     pub min_motion: f32,
 }
 
-impl MotionSettings {
-    /// The estimator's tunables: the two that set the score's scale come from the
-    /// configuration, the others keep the defaults documented in `pipeline::motion`.
-    pub fn estimator(&self) -> crate::pipeline::motion::MotionConfig {
-        crate::pipeline::motion::MotionConfig {
-            parallax_threshold: self.parallax_threshold,
-            min_motion: self.min_motion,
-            ..Default::default()
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChallengeSettings {
     pub tolerance_deg: f64,
@@ -279,12 +277,7 @@ impl Settings {
             builder = builder.add_source(config::File::from(path).required(true));
         }
         let settings = builder
-            .add_source(
-                config::Environment::with_prefix("LIVENESS")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true),
-            )
+            .add_source(environment())
             .build()?
             .try_deserialize()?;
         Ok(settings)
@@ -303,21 +296,66 @@ impl Settings {
     }
 }
 
+/// The `LIVENESS__SECTION__KEY` variables, values parsed as numbers and booleans where they
+/// are ones.
+fn environment() -> config::Environment {
+    config::Environment::with_prefix("LIVENESS")
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn environment_variables_reach_every_kind_of_section() {
+        // The scoring sections are read through `serde(flatten)`, the others directly: both
+        // must take values from the environment, numbers written as integers included.
+        let vars = [
+            ("LIVENESS__TEXTURE__THRESHOLD", "0.6"),
+            ("LIVENESS__TEXTURE__MAX_GAIN", "3"),
+            ("LIVENESS__DETECTOR__INPUT_SIDE", "480"),
+            ("LIVENESS__MEDIUM__ENABLED", "false"),
+            ("LIVENESS__MODELS__DIR", "/opt/models"),
+            ("LIVENESS__WORKER__THREADS", "3"),
+            ("LIVENESS__AMQP__URL", "amqp://a:b@broker:5672/%2f"),
+        ];
+        let env = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let s: Settings = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .add_source(environment().source(Some(env)))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        assert_eq!(s.scoring.texture.threshold, 0.6);
+        assert_eq!(s.scoring.texture.max_gain, 3.0);
+        assert_eq!(s.scoring.detector.input_side, 480);
+        assert!(!s.scoring.medium.enabled);
+        assert_eq!(s.scoring.models.dir, PathBuf::from("/opt/models"));
+        assert_eq!(s.worker.threads, 3);
+        assert_eq!(s.amqp.url, "amqp://a:b@broker:5672/%2f");
+    }
+
+    #[test]
     fn defaults_parse() {
         let s = Settings::defaults().unwrap();
-        assert_eq!(s.detector.input_side, 320);
-        assert!(s.texture.threshold > 0.0 && s.texture.threshold < 1.0);
+        assert_eq!(s.scoring.detector.input_side, 320);
+        assert!(s.scoring.texture.threshold > 0.0 && s.scoring.texture.threshold < 1.0);
         assert_eq!(s.gateway.listen, "0.0.0.0:8080");
         assert_eq!(s.gateway.grpc_listen, "0.0.0.0:8081");
         assert_eq!(s.gateway.max_body_bytes, 52_428_800);
         assert_eq!(s.gateway.drain_max_bytes, 2 * 52_428_800);
         assert_eq!(s.gateway.drain_timeout_ms, 30_000);
         // A REST body the gateway accepts is a job body the workers accept.
-        assert_eq!(s.gateway.max_body_bytes, s.limits.max_request_bytes);
+        assert_eq!(s.gateway.max_body_bytes, s.scoring.limits.max_request_bytes);
     }
 }

@@ -7,12 +7,12 @@ mod common;
 
 use common::attacks::{self, Attack, Base, Kind, Op};
 use common::*;
-use liveness::api::{Face, LivenessDetectionResponse};
+use liveness::api::{ErrorCode, Face, LivenessDetectionResponse};
 use liveness::pipeline::challenge::angle_between;
 
-const ACTIVE: &str = "RejectedByActiveLiveDetection";
-const CHALLENGE: &str = "RejectedByChallengeResponse";
-const PASSIVE: &str = "RejectedByPassiveLiveDetection";
+const ACTIVE: ErrorCode = ErrorCode::RejectedByActiveLiveDetection;
+const CHALLENGE: ErrorCode = ErrorCode::RejectedByChallengeResponse;
+const PASSIVE: ErrorCode = ErrorCode::RejectedByPassiveLiveDetection;
 
 const BIOID_1: &str = "bioid/challenge_right_1.png";
 const BIOID_2: &str = "bioid/challenge_right_2.png";

@@ -282,7 +282,7 @@ async fn requests_over_the_size_limits_are_refused_readably_before_any_worker() 
     let mut s: Settings = settings(&a, 5);
     s.gateway.max_body_bytes = 1_000_000;
     s.gateway.drain_max_bytes = 2_000_000;
-    s.limits.max_request_bytes = 1_000_000;
+    s.scoring.limits.max_request_bytes = 1_000_000;
     let gw = Running::connected(&s).await;
     let call = |via, n: &str| {
         client(

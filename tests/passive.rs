@@ -6,9 +6,9 @@
 mod common;
 
 use common::*;
-use liveness::api::LivenessDetectionResponse;
+use liveness::api::{ErrorCode, LivenessDetectionResponse, QualityCheck};
 
-const PASSIVE: &str = "RejectedByPassiveLiveDetection";
+const PASSIVE: ErrorCode = ErrorCode::RejectedByPassiveLiveDetection;
 
 /// Webcam and phone captures and official portraits of a darker-skinned person: the kind of
 /// capture real users send.
@@ -38,7 +38,7 @@ fn exposure_luma(r: &LivenessDetectionResponse) -> f64 {
     let a = r.image_properties[0]
         .quality_assessments
         .iter()
-        .find(|a| a.check == "Exposure")
+        .find(|a| a.check == QualityCheck::Exposure)
         .expect("an Exposure assessment");
     a.message
         .rsplit("mean luminance ")
@@ -83,7 +83,7 @@ fn a_dim_face_is_reported_underexposed_but_not_rejected_for_it() {
     let exposure = r.image_properties[0]
         .quality_assessments
         .iter()
-        .find(|a| a.check == "Exposure")
+        .find(|a| a.check == QualityCheck::Exposure)
         .expect("Exposure");
     assert!(exposure.score < 1.0, "{exposure:?}");
     assert!(r.live, "{:?}", r.errors);
@@ -120,7 +120,7 @@ fn the_shared_attack_images_are_rejected() {
     // The phone held up beside a live face: two faces; its left part is the phone alone.
     let demo = decoded_rgb("attacks/light-weight-face-anti-spoofing/demo.png");
     let r = score_bytes(&[(&png(&demo), &[])]);
-    assert_eq!(error_codes(&r), ["MultipleFacesFound"], "{r:?}");
+    assert_eq!(error_codes(&r), [ErrorCode::MultipleFacesFound], "{r:?}");
     let phone = image::imageops::crop_imm(&demo, 0, 0, 350, demo.height()).to_image();
     let r = score_bytes(&[(&png(&phone), &[])]);
     assert!(!r.live, "{r:?}");

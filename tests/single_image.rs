@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use liveness::api::LivenessDetectionResponse;
+use liveness::api::{ErrorCode, LivenessDetectionResponse, QualityCheck};
 
 fn the_face(r: &LivenessDetectionResponse) -> &liveness::api::Face {
     assert_eq!(r.image_properties.len(), 1);
@@ -84,7 +84,7 @@ fn photos_of_photos_and_screens_are_passive_spoofs() {
         assert!(!r.live, "{name} must not be live");
         assert_eq!(
             error_codes(&r),
-            vec!["RejectedByPassiveLiveDetection"],
+            vec![ErrorCode::RejectedByPassiveLiveDetection],
             "{name}"
         );
         assert!(
@@ -104,7 +104,11 @@ fn group_photos_have_multiple_faces() {
     ] {
         let r = score_files(&[name], &[]);
         assert!(!r.live);
-        assert_eq!(error_codes(&r), vec!["MultipleFacesFound"], "{name}");
+        assert_eq!(
+            error_codes(&r),
+            vec![ErrorCode::MultipleFacesFound],
+            "{name}"
+        );
         assert!(r.image_properties[0].faces.len() >= 2, "{name}");
     }
 }
@@ -124,7 +128,7 @@ fn exif_orientation_is_applied_before_detection() {
         assert_eq!(r.image_properties[0].rotated, 0, "{name}");
         assert_eyes_upright(the_face(&r));
         let size = &r.image_properties[0].quality_assessments[0];
-        assert_eq!(size.check, "ImageSize");
+        assert_eq!(size.check, QualityCheck::ImageSize);
         assert!(
             size.message.contains("480x640"),
             "portrait after EXIF: {}",
@@ -175,14 +179,14 @@ fn a_face_cut_by_the_border_is_not_fully_visible() {
     let r = score_bytes(&[(&png(&cut), &[])]);
     assert!(!r.live);
     assert!(
-        error_codes(&r).contains(&"ThumbnailExtractionFailed"),
+        error_codes(&r).contains(&ErrorCode::ThumbnailExtractionFailed),
         "{:?}",
         r.errors
     );
     let visible = r.image_properties[0]
         .quality_assessments
         .iter()
-        .find(|a| a.check == "FullyVisibleFace")
+        .find(|a| a.check == QualityCheck::FullyVisibleFace)
         .expect("FullyVisibleFace assessment");
     assert_eq!(visible.score, 0.0);
 }
@@ -190,20 +194,20 @@ fn a_face_cut_by_the_border_is_not_fully_visible() {
 #[test]
 fn quality_assessments_are_all_reported() {
     let r = score_files(&["bioid/challenge_right_1.png"], &[]);
-    let checks: Vec<&str> = r.image_properties[0]
+    let checks: Vec<QualityCheck> = r.image_properties[0]
         .quality_assessments
         .iter()
-        .map(|a| a.check.as_str())
+        .map(|a| a.check)
         .collect();
     assert_eq!(
         checks,
         vec![
-            "ImageSize",
-            "FaceSize",
-            "FullyVisibleFace",
-            "SuitableFace",
-            "Sharpness",
-            "Exposure"
+            QualityCheck::ImageSize,
+            QualityCheck::FaceSize,
+            QualityCheck::FullyVisibleFace,
+            QualityCheck::SuitableFace,
+            QualityCheck::Sharpness,
+            QualityCheck::Exposure
         ]
     );
     assert!(r.image_properties[0].quality_score > 0.9);
@@ -218,7 +222,7 @@ fn a_blurred_face_scores_lower_sharpness() {
         r.image_properties[0]
             .quality_assessments
             .iter()
-            .find(|a| a.check == "Sharpness")
+            .find(|a| a.check == QualityCheck::Sharpness)
             .unwrap()
             .score
     };
@@ -240,7 +244,7 @@ fn a_tiny_face_is_refused_for_texture_analysis() {
     let size = r.image_properties[0]
         .quality_assessments
         .iter()
-        .find(|a| a.check == "FaceSize");
+        .find(|a| a.check == QualityCheck::FaceSize);
     assert!(size.is_none_or(|a| a.score < 1.0), "{r:?}");
 }
 
@@ -249,7 +253,7 @@ fn an_image_without_a_face_is_face_not_found() {
     let blank = image::RgbImage::from_pixel(400, 300, image::Rgb([120, 130, 140]));
     let r = score_bytes(&[(&png(&blank), &[])]);
     assert!(!r.live);
-    assert_eq!(error_codes(&r), vec!["FaceNotFound"]);
+    assert_eq!(error_codes(&r), vec![ErrorCode::FaceNotFound]);
     assert!(r.image_properties[0].faces.is_empty());
 }
 
@@ -259,7 +263,7 @@ fn huge_images_are_scaled_down_and_still_scored() {
     let big = image::imageops::resize(&img, 2790, 2550, image::imageops::FilterType::Triangle);
     let r = score_bytes(&[(&png(&big), &[])]);
     let size = &r.image_properties[0].quality_assessments[0];
-    assert_eq!(size.check, "ImageSize");
+    assert_eq!(size.check, QualityCheck::ImageSize);
     assert!(
         size.score < 1.0 && size.message.contains("scaled down"),
         "{size:?}"

@@ -26,11 +26,9 @@ use anyhow::{Context, Result};
 use attacks::{Attack, Base, Kind, Op};
 use base64::Engine as _;
 use liveness::Engine;
-use liveness::api::{ImageData, LivenessDetectionRequest, LivenessDetectionResponse};
-use liveness::config::Settings;
+use liveness::api::{ErrorCode, ImageData, LivenessDetectionRequest, LivenessDetectionResponse};
+use liveness::config::{ScoringSettings, Settings};
 
-const ACTIVE: &str = "RejectedByActiveLiveDetection";
-const CHALLENGE: &str = "RejectedByChallengeResponse";
 /// Nod spacings (frames) of the genuine pairs.
 const SPACINGS: [usize; 6] = [5, 10, 15, 20, 30, 40];
 /// A pair "shows motion" when the detector's eye midpoint moved at least this far between the
@@ -90,9 +88,9 @@ struct Row {
     shift: f64,
     live: bool,
     /// Errors other than the active check's (passive, face, challenge).
-    other_errors: Vec<String>,
+    other_errors: Vec<ErrorCode>,
     challenge_ok: bool,
-    errors: Vec<String>,
+    errors: Vec<ErrorCode>,
 }
 
 impl Row {
@@ -132,7 +130,7 @@ fn row(
         }
         _ => 0.0,
     };
-    let errors: Vec<String> = r.errors.iter().map(|e| e.error_code.clone()).collect();
+    let errors: Vec<ErrorCode> = r.errors.iter().map(|e| e.error_code).collect();
     Row {
         group,
         name,
@@ -141,10 +139,23 @@ fn row(
         direction,
         shift,
         live: r.live,
-        other_errors: errors.iter().filter(|c| *c != ACTIVE).cloned().collect(),
-        challenge_ok: !errors.iter().any(|c| c == CHALLENGE),
+        other_errors: errors
+            .iter()
+            .filter(|c| **c != ErrorCode::RejectedByActiveLiveDetection)
+            .copied()
+            .collect(),
+        challenge_ok: !errors.contains(&ErrorCode::RejectedByChallengeResponse),
         errors,
     }
+}
+
+/// Error codes as the report lists them.
+fn joined(codes: &[ErrorCode]) -> String {
+    codes
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One unit of work for the thread pool.
@@ -249,7 +260,7 @@ fn machine() -> String {
 
 fn main() -> Result<()> {
     let started = Instant::now();
-    let settings = Settings::load(None).context("configuration")?;
+    let settings = Settings::load(None).context("configuration")?.scoring;
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(4);
@@ -459,7 +470,7 @@ fn planar_group(g: &str) -> bool {
 
 #[allow(clippy::too_many_arguments)]
 fn write_report(
-    settings: &Settings,
+    settings: &ScoringSettings,
     threshold: f64,
     genuine: &[&Row],
     moved: &[&Row],
@@ -689,7 +700,7 @@ fn write_report(
             r.shift,
             r.motion,
             r.direction,
-            r.errors.join(", ")
+            joined(&r.errors)
         );
     }
 
@@ -745,7 +756,7 @@ fn write_report(
              active check too. Here:\n"
         );
         for r in &not_computed {
-            let _ = writeln!(w, "- {}: {}", r.name, r.errors.join(", "));
+            let _ = writeln!(w, "- {}: {}", r.name, joined(&r.errors));
         }
     }
     let mut worst: Vec<&Row> = attack_rows.to_vec();
@@ -761,7 +772,7 @@ fn write_report(
             r.group,
             r.motion,
             r.direction,
-            r.errors.join(", ")
+            joined(&r.errors)
         );
     }
 
@@ -907,7 +918,7 @@ fn write_report(
                 r.motion,
                 r.direction,
                 r.live,
-                r.errors.join(", ")
+                joined(&r.errors)
             );
         }
         let _ = writeln!(w, "\n</details>\n");

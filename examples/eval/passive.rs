@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context, Result};
 use image::RgbImage;
 use liveness::Engine;
-use liveness::api::LivenessDetectionResponse;
+use liveness::api::{ErrorCode, LivenessDetectionResponse, QualityCheck};
 
 use super::{attacks, captures, composites, data_dir, pct, read};
 
@@ -234,17 +234,18 @@ fn items(engine: &Engine) -> Result<Vec<Item>> {
 }
 
 fn row(item: &Item, r: &LivenessDetectionResponse) -> Row {
-    let codes: Vec<&str> = r.errors.iter().map(|e| e.error_code.as_str()).collect();
-    let whole = !codes.iter().any(|c| {
+    let whole = !r.errors.iter().any(|e| {
         matches!(
-            *c,
-            "FaceNotFound" | "MultipleFacesFound" | "ThumbnailExtractionFailed"
+            e.error_code,
+            ErrorCode::FaceNotFound
+                | ErrorCode::MultipleFacesFound
+                | ErrorCode::ThumbnailExtractionFailed
         )
     });
     let passive = r
         .errors
         .iter()
-        .find(|e| e.error_code == "RejectedByPassiveLiveDetection")
+        .find(|e| e.error_code == ErrorCode::RejectedByPassiveLiveDetection)
         .map(|e| e.message.as_str());
     let cue = match passive {
         _ if r.live => "",
@@ -259,7 +260,11 @@ fn row(item: &Item, r: &LivenessDetectionResponse) -> Row {
         .and_then(|p| p.faces.first())
         .map_or(0.0, |f| f.texture_liveness_score);
     let luma = p
-        .and_then(|p| p.quality_assessments.iter().find(|a| a.check == "Exposure"))
+        .and_then(|p| {
+            p.quality_assessments
+                .iter()
+                .find(|a| a.check == QualityCheck::Exposure)
+        })
         .and_then(|a| {
             a.message
                 .rsplit("mean luminance ")

@@ -22,7 +22,7 @@ const EXIT_INVALID: u8 = 2;
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(config)?;
     let request = args.input.request()?;
-    let engine = Engine::new(settings, 1)?;
+    let engine = Engine::new(settings.scoring, 1)?;
     let print = |v: &dyn erased::Json| -> anyhow::Result<()> {
         println!("{}", v.to_json(args.pretty)?);
         Ok(())

@@ -23,7 +23,7 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
     runtime.block_on(async move {
         // Unreadable keys, or auth on without a key, stop the start rather than every job.
         liveness::auth::check_settings(&settings.auth)?;
-        let engine = Engine::new(settings.clone(), threads)?;
+        let engine = Engine::new(settings.scoring.clone(), threads)?;
         let metrics = telemetry::Metrics::new()?;
         if !settings.telemetry.metrics_addr.is_empty() {
             let addr = telemetry::serve(&settings.telemetry.metrics_addr, metrics.clone()).await?;

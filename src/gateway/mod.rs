@@ -116,7 +116,7 @@ impl Gateway {
         let broker_task = tokio::spawn(broker.clone().run(broker_rx));
         let state = Arc::new(AppState {
             gateway: settings.gateway.clone(),
-            max_job_bytes: settings.limits.max_request_bytes,
+            max_job_bytes: settings.scoring.limits.max_request_bytes,
             auth: settings.auth.clone(),
             broker: broker.clone(),
         });

@@ -2,10 +2,10 @@
 //! challenge into the BWS response. Every decision must say live for the call to be live.
 
 use super::challenge::{self, Challenge};
-use super::motion::{self, FaceGeometry, Gray};
-use super::{FoundFace, ImageAnalysis, ScoreError, job_error, round4};
-use crate::api::{JobError, JobStatus, LivenessDetectionResponse};
-use crate::config::Settings;
+use super::motion::{self, Gray, MotionConfig};
+use super::{FoundFace, ImageAnalysis, ScoreError, round4};
+use crate::api::{ErrorCode, JobError, JobStatus, LivenessDetectionResponse};
+use crate::config::{MotionSettings, ScoringSettings};
 
 /// What the active stage measured for a pair.
 #[derive(Debug, Clone, Copy)]
@@ -13,13 +13,6 @@ pub struct PairMotion {
     pub score: f64,
     pub direction: f64,
     pub magnitude: f64,
-}
-
-fn geometry(face: &FoundFace) -> FaceGeometry {
-    FaceGeometry {
-        bbox: face.detection.bbox,
-        landmarks: face.detection.landmarks,
-    }
 }
 
 fn gray<'a>(face: &FoundFace, luma: &'a [u8]) -> Gray<'a> {
@@ -32,11 +25,11 @@ fn gray<'a>(face: &FoundFace, luma: &'a [u8]) -> Gray<'a> {
 
 /// Active 3D-motion liveness between two found faces.
 pub fn pair_motion(
-    settings: &Settings,
+    settings: &MotionSettings,
     first: &FoundFace,
     second: &FoundFace,
 ) -> Result<PairMotion, ScoreError> {
-    let cfg = settings.motion.estimator();
+    let cfg = MotionConfig::from(settings);
     // Gray frames are only needed here, for the two-image case.
     let (l1, l2) = (
         super::image::to_gray(&first.rgb),
@@ -44,9 +37,9 @@ pub fn pair_motion(
     );
     let m = motion::estimate(
         &gray(first, &l1),
-        &geometry(first),
+        &first.detection,
         &gray(second, &l2),
-        &geometry(second),
+        &second.detection,
         &cfg,
     )
     .map_err(|e| ScoreError::Internal(format!("motion analysis: {e}")))?;
@@ -68,7 +61,7 @@ pub fn pair_motion(
 }
 
 pub fn decide(
-    settings: &Settings,
+    settings: &ScoringSettings,
     analyses: &mut [ImageAnalysis],
     challenges: &[Challenge],
 ) -> Result<LivenessDetectionResponse, ScoreError> {
@@ -84,18 +77,22 @@ pub fn decide(
     let mut scores = Vec::new();
     let mut complete = true;
     for (i, a) in analyses.iter().enumerate() {
-        errors.extend(a.errors.iter().map(|e| JobError {
-            error_code: e.error_code.clone(),
-            message: prefix(i, &e.message),
-        }));
+        errors.extend(
+            a.errors
+                .iter()
+                .map(|e| JobError::new(e.error_code, prefix(i, &e.message))),
+        );
         match a.texture_score {
             Some(s) => {
                 scores.push(s);
                 if let Some(why) = &a.texture_unusable {
-                    errors.push(job_error("RejectedByPassiveLiveDetection", prefix(i, why)));
+                    errors.push(JobError::new(
+                        ErrorCode::RejectedByPassiveLiveDetection,
+                        prefix(i, why),
+                    ));
                 } else if let Some(medium) = &a.medium {
-                    errors.push(job_error(
-                        "RejectedByPassiveLiveDetection",
+                    errors.push(JobError::new(
+                        ErrorCode::RejectedByPassiveLiveDetection,
                         prefix(
                             i,
                             &format!(
@@ -107,8 +104,8 @@ pub fn decide(
                         ),
                     ));
                 } else if s < settings.texture.threshold {
-                    errors.push(job_error(
-                        "RejectedByPassiveLiveDetection",
+                    errors.push(JobError::new(
+                        ErrorCode::RejectedByPassiveLiveDetection,
                         prefix(
                             i,
                             &format!(
@@ -126,15 +123,15 @@ pub fn decide(
     if let [first, second] = analyses {
         match (&first.face, &second.face) {
             (Some(f1), Some(f2)) => {
-                let m = pair_motion(settings, f1, f2)?;
+                let m = pair_motion(&settings.motion, f1, f2)?;
                 if let Some(face) = second.properties.faces.first_mut() {
                     face.motion_liveness_score = round4(m.score);
                     face.movement_direction = round4(m.direction);
                 }
                 scores.push(m.score);
                 if m.score < settings.motion.threshold {
-                    errors.push(job_error(
-                        "RejectedByActiveLiveDetection",
+                    errors.push(JobError::new(
+                        ErrorCode::RejectedByActiveLiveDetection,
                         format!(
                             "the motion between the images does not show a live 3D face (score {:.3} < {:.3})",
                             m.score, settings.motion.threshold
@@ -150,8 +147,8 @@ pub fn decide(
                         settings.challenge.min_magnitude,
                     );
                     if !ok {
-                        errors.push(job_error(
-                            "RejectedByChallengeResponse",
+                        errors.push(JobError::new(
+                            ErrorCode::RejectedByChallengeResponse,
                             format!(
                                 "the head did not move {} (movement direction {:.0} degrees, size {:.2} eye distances)",
                                 c.name(),

@@ -85,9 +85,6 @@ pub struct Decoded {
     pub rgb: RgbImage,
     /// Size of the file's image after EXIF orientation, before any downscale.
     pub original_size: (u32, u32),
-    /// working size / original size (1.0 when not scaled).
-    pub scale: f32,
-    pub format: &'static str,
 }
 
 fn format_name(f: ImageFormat) -> &'static str {
@@ -166,13 +163,8 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, ImageError> {
         other => other.to_rgb8(),
     };
     let original_size = rgb.dimensions();
-    let (rgb, scale) = limit_size(rgb, limits.max_working_side);
-    Ok(Decoded {
-        rgb,
-        original_size,
-        scale,
-        format: fname,
-    })
+    let rgb = limit_size(rgb, limits.max_working_side);
+    Ok(Decoded { rgb, original_size })
 }
 
 /// Whether a JPEG's main image scan is followed by its end-of-image marker (FF D9).
@@ -201,19 +193,16 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
 }
 
 /// Scales an image down so its long side is at most `max_side`.
-fn limit_size(rgb: RgbImage, max_side: u32) -> (RgbImage, f32) {
+fn limit_size(rgb: RgbImage, max_side: u32) -> RgbImage {
     let (w, h) = rgb.dimensions();
     let long = w.max(h);
     if long <= max_side || max_side == 0 {
-        return (rgb, 1.0);
+        return rgb;
     }
     let scale = max_side as f32 / long as f32;
     let nw = ((w as f32 * scale).round() as u32).max(1);
     let nh = ((h as f32 * scale).round() as u32).max(1);
-    match resize_rgb(&rgb, nw, nh) {
-        Some(small) => (small, nw as f32 / w as f32),
-        None => (rgb, 1.0),
-    }
+    resize_rgb(&rgb, nw, nh).unwrap_or(rgb)
 }
 
 /// Area-correct (convolution, bilinear kernel) RGB resize with SIMD; `None` only if the buffer

@@ -24,7 +24,7 @@
 
 use image::RgbImage;
 
-use super::face::{Detection, LEFT_EYE, RIGHT_EYE};
+use super::face::{Detection, EyeFrame};
 use super::quality;
 use crate::config::MediumSettings;
 
@@ -117,23 +117,15 @@ impl Grid {
 
 /// Luminance of the image, box-averaged over cells of about one grid step (an integral image of
 /// the region the grid covers), sampled on the face-aligned grid.
-fn sample_grid(rgb: &RgbImage, det: &Detection, g: &quality::Geometry) -> Grid {
-    let l = &det.landmarks;
-    let d = g.eye_distance;
-    let mid = [
-        (l[LEFT_EYE][0] + l[RIGHT_EYE][0]) / 2.0,
-        (l[LEFT_EYE][1] + l[RIGHT_EYE][1]) / 2.0,
-    ];
+fn sample_grid(rgb: &RgbImage, frame: &EyeFrame) -> Grid {
+    let d = frame.eye_distance;
     let cols = (2.0 * S_MAX * PER_EYE) as usize + 1;
     let rows = ((T_ABOVE + T_BELOW) * PER_EYE) as usize + 1;
     let step = d / PER_EYE;
     let to_image = |c: usize, r: usize| {
         let s = c as f32 / PER_EYE - S_MAX;
         let t = r as f32 / PER_EYE - T_ABOVE;
-        [
-            mid[0] + (s * g.u[0] + t * g.v[0]) * d,
-            mid[1] + (s * g.u[1] + t * g.v[1]) * d,
-        ]
+        frame.point(s, t)
     };
     // The region of the image the grid covers, clipped.
     let (w, h) = (rgb.width() as i64, rgb.height() as i64);
@@ -143,20 +135,16 @@ fn sample_grid(rgb: &RgbImage, det: &Detection, g: &quality::Geometry) -> Grid {
         to_image(0, rows - 1),
         to_image(cols - 1, rows - 1),
     ];
-    let x0 = (corners
-        .iter()
-        .map(|p| p[0])
-        .fold(f32::MAX, f32::min)
-        .floor() as i64)
-        .clamp(0, w);
-    let x1 = (corners.iter().map(|p| p[0]).fold(f32::MIN, f32::max).ceil() as i64).clamp(0, w);
-    let y0 = (corners
-        .iter()
-        .map(|p| p[1])
-        .fold(f32::MAX, f32::min)
-        .floor() as i64)
-        .clamp(0, h);
-    let y1 = (corners.iter().map(|p| p[1]).fold(f32::MIN, f32::max).ceil() as i64).clamp(0, h);
+    // The corners' extent along one axis, in whole pixels inside 0..=size.
+    let span = |axis: usize, size: i64| {
+        let lo = corners.iter().map(|p| p[axis]).fold(f32::MAX, f32::min);
+        let hi = corners.iter().map(|p| p[axis]).fold(f32::MIN, f32::max);
+        (
+            (lo.floor() as i64).clamp(0, size),
+            (hi.ceil() as i64).clamp(0, size),
+        )
+    };
+    let ((x0, x1), (y0, y1)) = (span(0, w), span(1, h));
     let (rw, rh) = ((x1 - x0) as usize, (y1 - y0) as usize);
     let mut values = vec![f32::NAN; cols * rows];
     if rw == 0 || rh == 0 {
@@ -356,7 +344,7 @@ fn positions(lo: f32, hi: f32) -> impl Iterator<Item = f32> {
 /// Looks for the border of a medium around the face.
 pub fn inspect(rgb: &RgbImage, det: &Detection, face_luma: f32, cfg: &MediumSettings) -> Evidence {
     let g = quality::geometry(det);
-    let grid = sample_grid(rgb, det, &g);
+    let grid = sample_grid(rgb, &g.frame);
     let e = edges(&grid, face_luma, cfg.min_step);
     // Below the chin: the chin is about as far below the mouth as the thumbnail's margin says;
     // the first line looked for starts a little lower so that the jaw's own edge is not taken.
@@ -440,7 +428,7 @@ mod tests {
     use image::Rgb;
 
     fn settings() -> MediumSettings {
-        crate::config::Settings::defaults().unwrap().medium
+        crate::config::Settings::defaults().unwrap().scoring.medium
     }
 
     /// A "face" with eyes 40 px apart at (180, 200) and (220, 200) in a 400x500 image.

@@ -19,9 +19,10 @@ use std::borrow::Cow;
 use ::image::RgbImage;
 
 use crate::api::{
-    Face, ImageProperties, JobError, LivenessDetectionRequest, LivenessDetectionResponse, PointD,
+    ErrorCode, Face, ImageProperties, JobError, LivenessDetectionRequest,
+    LivenessDetectionResponse, PointD, QualityAssessment,
 };
-use crate::config::{DetectorSettings, Settings};
+use crate::config::{DetectorSettings, ScoringSettings};
 use crate::models::{ModelError, ModelPool, ModelSet};
 use challenge::Challenge;
 use face::{Detection, LEFT_EYE, RIGHT_EYE};
@@ -48,7 +49,7 @@ impl From<ort::Error> for ScoreError {
 /// The scorer: configuration plus a pool of model sessions, created once per process and
 /// shared by all jobs (it is `Sync`).
 pub struct Engine {
-    settings: Settings,
+    settings: ScoringSettings,
     pool: ModelPool,
 }
 
@@ -81,21 +82,14 @@ pub struct Located<'a> {
     pub detections: Vec<Detection>,
 }
 
-fn job_error(code: &str, message: String) -> JobError {
-    JobError {
-        error_code: code.to_string(),
-        message,
-    }
-}
-
 impl Engine {
     /// Loads the models; `threads` is how many jobs may run the models at once.
-    pub fn new(settings: Settings, threads: usize) -> Result<Engine, ModelError> {
+    pub fn new(settings: ScoringSettings, threads: usize) -> Result<Engine, ModelError> {
         let pool = ModelPool::load(&settings.models, threads)?;
         Ok(Engine { settings, pool })
     }
 
-    pub fn settings(&self) -> &Settings {
+    pub fn settings(&self) -> &ScoringSettings {
         &self.settings
     }
 
@@ -238,47 +232,12 @@ impl Engine {
         };
         properties.rotated = rotated;
         let (w, h) = upright.dimensions();
-        let Some(main) = detections.first().cloned() else {
-            errors.push(job_error(
-                "FaceNotFound",
-                "no face was found in the image".into(),
-            ));
-            properties.quality_score = quality::quality_score(&assessments);
-            properties.quality_assessments = assessments;
-            return Ok(ImageAnalysis {
-                properties,
-                errors,
-                face: None,
-                texture_score: None,
-                medium: None,
-                texture_unusable: None,
-            });
+        let (faces, main) = one_face(&detections, self.settings.detector.other_face_min_ratio);
+        properties.faces = faces;
+        let main = match main {
+            Ok(main) => main,
+            Err(error) => return Ok(ImageAnalysis::without_face(properties, assessments, error)),
         };
-        let min_other = main.bbox[2] * self.settings.detector.other_face_min_ratio;
-        let faces: Vec<&Detection> = detections
-            .iter()
-            .filter(|d| d.bbox[2] >= min_other)
-            .collect();
-        properties.faces = faces.iter().map(|d| wire_face(d)).collect();
-        if faces.len() > 1 {
-            errors.push(job_error(
-                "MultipleFacesFound",
-                format!(
-                    "{} faces were found in the image, exactly one is needed",
-                    faces.len()
-                ),
-            ));
-            properties.quality_score = quality::quality_score(&assessments);
-            properties.quality_assessments = assessments;
-            return Ok(ImageAnalysis {
-                properties,
-                errors,
-                face: None,
-                texture_score: None,
-                medium: None,
-                texture_unusable: None,
-            });
-        }
         let reason = quality::suitability(&main, w, h);
         let fits =
             reason != Some(Unsuitable::BeyondBorder) && quality::thumbnail_fits(&main, q, w, h);
@@ -298,23 +257,23 @@ impl Engine {
                 | Unsuitable::NoseAboveEyes
                 | Unsuitable::EyesTooCloseTogether),
             ) => {
-                errors.push(job_error(
-                    "FaceNotFound",
+                errors.push(JobError::new(
+                    ErrorCode::FaceNotFound,
                     format!("no suitable face was found: {}", r.name()),
                 ));
                 properties.faces.clear();
                 usable = false;
             }
             _ if !fits => {
-                errors.push(job_error(
-                    "ThumbnailExtractionFailed",
-                    "the face is not fully visible: it is cut by the image border".into(),
+                errors.push(JobError::new(
+                    ErrorCode::ThumbnailExtractionFailed,
+                    "the face is not fully visible: it is cut by the image border",
                 ));
                 usable = false;
             }
             _ if main.bbox[2] < q.min_face_width => {
-                errors.push(job_error(
-                    "FaceNotFound",
+                errors.push(JobError::new(
+                    ErrorCode::FaceNotFound,
                     format!(
                         "the face is too small for liveness detection ({:.0} px wide, at least {:.0} px needed)",
                         main.bbox[2], q.min_face_width
@@ -362,6 +321,62 @@ impl Engine {
             texture_unusable,
         })
     }
+}
+
+impl ImageAnalysis {
+    /// The analysis of an image without the one face it needs: the quality of the image
+    /// alone, and `error` (no face, or several).
+    fn without_face(
+        mut properties: ImageProperties,
+        assessments: Vec<QualityAssessment>,
+        error: JobError,
+    ) -> ImageAnalysis {
+        properties.quality_score = quality::quality_score(&assessments);
+        properties.quality_assessments = assessments;
+        ImageAnalysis {
+            properties,
+            errors: vec![error],
+            face: None,
+            texture_score: None,
+            medium: None,
+            texture_unusable: None,
+        }
+    }
+}
+
+/// The one face of an image: the best detection, unless other faces at least
+/// `other_face_min_ratio` as wide are there too (smaller ones are faces in the background, on a
+/// poster or a badge). Also returns the faces reported on the wire.
+fn one_face(
+    detections: &[Detection],
+    other_face_min_ratio: f32,
+) -> (Vec<Face>, Result<Detection, JobError>) {
+    let Some(main) = detections.first() else {
+        return (
+            Vec::new(),
+            Err(JobError::new(
+                ErrorCode::FaceNotFound,
+                "no face was found in the image",
+            )),
+        );
+    };
+    let min_other = main.bbox[2] * other_face_min_ratio;
+    let faces: Vec<Face> = detections
+        .iter()
+        .filter(|d| d.bbox[2] >= min_other)
+        .map(wire_face)
+        .collect();
+    if faces.len() > 1 {
+        let error = JobError::new(
+            ErrorCode::MultipleFacesFound,
+            format!(
+                "{} faces were found in the image, exactly one is needed",
+                faces.len()
+            ),
+        );
+        return (faces, Err(error));
+    }
+    (faces, Ok(main.clone()))
 }
 
 pub(crate) fn round4(v: f64) -> f64 {
@@ -421,4 +436,46 @@ pub fn validate(request: &LivenessDetectionRequest) -> Result<Vec<Challenge>, Sc
         }
     }
     Ok(second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detection(x: f32, width: f32) -> Detection {
+        Detection {
+            score: 0.9,
+            bbox: [x, 100.0, width, 1.2 * width],
+            landmarks: [
+                [x + 0.3 * width, 140.0],
+                [x + 0.7 * width, 140.0],
+                [x + 0.5 * width, 165.0],
+                [x + 0.35 * width, 185.0],
+                [x + 0.65 * width, 185.0],
+            ],
+        }
+    }
+
+    #[test]
+    fn one_face_is_the_best_detection_alone() {
+        let (faces, main) = one_face(&[], 0.25);
+        assert!(faces.is_empty());
+        assert_eq!(main.unwrap_err().error_code, ErrorCode::FaceNotFound);
+
+        // A face on a badge, less than a quarter as wide, does not count.
+        let dets = [detection(100.0, 100.0), detection(300.0, 20.0)];
+        let (faces, main) = one_face(&dets, 0.25);
+        assert_eq!(main.unwrap(), dets[0]);
+        assert_eq!(faces.len(), 1);
+        assert_eq!(faces[0].right_eye, PointD { x: 130.0, y: 140.0 });
+        assert_eq!(faces[0].left_eye, PointD { x: 170.0, y: 140.0 });
+
+        // Two people: both are reported, and the image is refused.
+        let dets = [detection(100.0, 100.0), detection(300.0, 80.0)];
+        let (faces, main) = one_face(&dets, 0.25);
+        assert_eq!(faces.len(), 2);
+        let error = main.unwrap_err();
+        assert_eq!(error.error_code, ErrorCode::MultipleFacesFound);
+        assert!(error.message.starts_with("2 faces"), "{}", error.message);
+    }
 }

@@ -3,8 +3,9 @@
 
 use image::RgbImage;
 
-use super::face::{Detection, LEFT_EYE, LEFT_MOUTH, NOSE, RIGHT_EYE, RIGHT_MOUTH};
-use crate::api::QualityAssessment;
+use super::face::geometry::midpoint;
+use super::face::{Detection, EyeFrame, LEFT_MOUTH, NOSE, RIGHT_MOUTH};
+use crate::api::{QualityAssessment, QualityCheck};
 use crate::config::QualitySettings;
 
 /// Why a detected face is not suitable for biometric processing (BWS's `SuitableFace` reasons).
@@ -38,12 +39,9 @@ impl Unsuitable {
 /// Landmark geometry in the eye-aligned frame, in units of the eye distance.
 #[derive(Debug, Clone, Copy)]
 pub struct Geometry {
-    /// Eye distance in pixels.
-    pub eye_distance: f32,
-    /// Unit vector from the subject's right eye to the left eye (image +x when upright).
-    pub u: [f32; 2],
-    /// Unit vector perpendicular to `u`, pointing from the eyes toward the mouth.
-    pub v: [f32; 2],
+    /// The eye-aligned frame, `v` following from the eye order (not turned toward the mouth:
+    /// that is how inverted eyes and a nose above them show).
+    pub frame: EyeFrame,
     /// Nose tip beside / below the eye midpoint, in eye distances.
     pub nose_side: f32,
     pub nose_down: f32,
@@ -55,32 +53,15 @@ pub struct Geometry {
 
 pub fn geometry(det: &Detection) -> Geometry {
     let l = &det.landmarks;
-    let d = det.eye_distance().max(1e-3);
-    let e = [
-        l[LEFT_EYE][0] - l[RIGHT_EYE][0],
-        l[LEFT_EYE][1] - l[RIGHT_EYE][1],
-    ];
-    let u = [e[0] / d, e[1] / d];
-    // Rotating u by +90 degrees in image coordinates (y down) points from the eyes to the mouth.
-    let v = [-u[1], u[0]];
-    let mid = [
-        (l[LEFT_EYE][0] + l[RIGHT_EYE][0]) / 2.0,
-        (l[LEFT_EYE][1] + l[RIGHT_EYE][1]) / 2.0,
-    ];
-    let rel = |p: [f32; 2]| [p[0] - mid[0], p[1] - mid[1]];
-    let dot = |a: [f32; 2], b: [f32; 2]| a[0] * b[0] + a[1] * b[1];
-    let nose = rel(l[NOSE]);
-    let mouth = rel([
-        (l[LEFT_MOUTH][0] + l[RIGHT_MOUTH][0]) / 2.0,
-        (l[LEFT_MOUTH][1] + l[RIGHT_MOUTH][1]) / 2.0,
-    ]);
+    let frame = det.eye_frame();
+    let d = frame.eye_distance;
+    let [nose_side, nose_down] = frame.coordinates(l[NOSE]);
+    let [_, mouth_down] = frame.coordinates(midpoint(l[LEFT_MOUTH], l[RIGHT_MOUTH]));
     Geometry {
-        eye_distance: d,
-        u,
-        v,
-        nose_side: dot(nose, u) / d,
-        nose_down: dot(nose, v) / d,
-        mouth_down: dot(mouth, v) / d,
+        frame,
+        nose_side: nose_side / d,
+        nose_down: nose_down / d,
+        mouth_down: mouth_down / d,
         eye_box_ratio: d / det.bbox[2].max(1e-3),
     }
 }
@@ -104,7 +85,7 @@ pub fn suitability(det: &Detection, img_w: u32, img_h: u32) -> Option<Unsuitable
         return Some(Unsuitable::BeyondBorder);
     }
     // Upright means the eye line runs left to right (within +-90 degrees of roll).
-    if g.u[0] <= 0.0 {
+    if g.frame.u[0] <= 0.0 {
         return Some(Unsuitable::EyesInverted);
     }
     if g.nose_down < MIN_NOSE_DOWN {
@@ -123,22 +104,12 @@ pub fn suitability(det: &Detection, img_w: u32, img_h: u32) -> Option<Unsuitable
 /// the chin below the mouth. Returns its four corners in image coordinates.
 pub fn thumbnail_corners(det: &Detection, q: &QualitySettings) -> [[f32; 2]; 4] {
     let g = geometry(det);
-    let l = &det.landmarks;
-    let d = g.eye_distance;
-    let mid = [
-        (l[LEFT_EYE][0] + l[RIGHT_EYE][0]) / 2.0,
-        (l[LEFT_EYE][1] + l[RIGHT_EYE][1]) / 2.0,
-    ];
+    let d = g.frame.eye_distance;
     let half_w = d * (0.5 + q.margin_side);
     let top = -q.margin_top * d;
     // The chin: below the mouth by margin_chin eye-to-mouth distances.
     let bottom = g.mouth_down.max(0.5) * d * (1.0 + q.margin_chin);
-    let at = |s: f32, t: f32| {
-        [
-            mid[0] + s * g.u[0] + t * g.v[0],
-            mid[1] + s * g.u[1] + t * g.v[1],
-        ]
-    };
+    let at = |s: f32, t: f32| g.frame.offset(s, t);
     [
         at(-half_w, top),
         at(half_w, top),
@@ -162,13 +133,8 @@ const PATCH: usize = 96;
 fn face_patch(rgb: &RgbImage, det: &Detection) -> (Vec<f32>, [f32; 3]) {
     let (width, height) = rgb.dimensions();
     let raw = rgb.as_raw();
-    let g = geometry(det);
-    let l = &det.landmarks;
-    let d = g.eye_distance;
-    let mid = [
-        (l[LEFT_EYE][0] + l[RIGHT_EYE][0]) / 2.0,
-        (l[LEFT_EYE][1] + l[RIGHT_EYE][1]) / 2.0,
-    ];
+    let frame = det.eye_frame();
+    let d = frame.eye_distance;
     // 1.6 eye distances wide and high, starting 0.4 above the eyes: the inner face only.
     let span = 1.6 * d;
     let (w, h) = (width as usize, height as usize);
@@ -190,10 +156,7 @@ fn face_patch(rgb: &RgbImage, det: &Detection) -> (Vec<f32>, [f32; 3]) {
         let t = -0.4 * d + span * (j as f32 + 0.5) / PATCH as f32;
         for i in 0..PATCH {
             let s = -span / 2.0 + span * (i as f32 + 0.5) / PATCH as f32;
-            let (x, y) = (
-                mid[0] + s * g.u[0] + t * g.v[0],
-                mid[1] + s * g.u[1] + t * g.v[1],
-            );
+            let [x, y] = frame.offset(s, t);
             let rgb = [sample(x, y, 0), sample(x, y, 1), sample(x, y, 2)];
             for (sum, v) in sums.iter_mut().zip(rgb) {
                 *sum += f64::from(v);
@@ -304,9 +267,9 @@ pub fn unusable_exposure(stats: &PatchStats, q: &QualitySettings, gain: f32) -> 
     None
 }
 
-fn assessment(check: &str, score: f64, message: impl Into<String>) -> QualityAssessment {
+fn assessment(check: QualityCheck, score: f64, message: impl Into<String>) -> QualityAssessment {
     QualityAssessment {
-        check: check.to_string(),
+        check,
         score: (score.clamp(0.0, 1.0) * 1000.0).round() / 1000.0,
         message: message.into(),
     }
@@ -315,13 +278,13 @@ fn assessment(check: &str, score: f64, message: impl Into<String>) -> QualityAss
 pub fn image_size(original: (u32, u32), working: (u32, u32)) -> QualityAssessment {
     if original == working {
         assessment(
-            "ImageSize",
+            QualityCheck::ImageSize,
             1.0,
             format!("{}x{} pixels", original.0, original.1),
         )
     } else {
         assessment(
-            "ImageSize",
+            QualityCheck::ImageSize,
             f64::from(working.0) / f64::from(original.0.max(1)),
             format!(
                 "the image was scaled down from {}x{} to {}x{} pixels",
@@ -342,19 +305,19 @@ pub fn face_size(det: &Detection, q: &QualitySettings) -> QualityAssessment {
             q.min_face_width
         )
     };
-    assessment("FaceSize", score, msg)
+    assessment(QualityCheck::FaceSize, score, msg)
 }
 
 pub fn fully_visible(fits: bool) -> QualityAssessment {
     if fits {
         assessment(
-            "FullyVisibleFace",
+            QualityCheck::FullyVisibleFace,
             1.0,
             "the whole face is inside the image",
         )
     } else {
         assessment(
-            "FullyVisibleFace",
+            QualityCheck::FullyVisibleFace,
             0.0,
             "the face is cut by the image border: the eye-aligned thumbnail does not fit",
         )
@@ -363,8 +326,8 @@ pub fn fully_visible(fits: bool) -> QualityAssessment {
 
 pub fn suitable(reason: Option<Unsuitable>) -> QualityAssessment {
     match reason {
-        None => assessment("SuitableFace", 1.0, "suitable face"),
-        Some(r) => assessment("SuitableFace", 0.0, r.name()),
+        None => assessment(QualityCheck::SuitableFace, 1.0, "suitable face"),
+        Some(r) => assessment(QualityCheck::SuitableFace, 0.0, r.name()),
     }
 }
 
@@ -378,7 +341,7 @@ pub fn sharpness(stats: &PatchStats, q: &QualitySettings) -> QualityAssessment {
             stats.laplacian_variance
         )
     };
-    assessment("Sharpness", score, msg)
+    assessment(QualityCheck::Sharpness, score, msg)
 }
 
 /// Information only: a dim or bright face is normalised before the texture models, never
@@ -396,7 +359,7 @@ pub fn exposure(stats: &PatchStats, q: &QualitySettings) -> QualityAssessment {
         (1.0, "well exposed face")
     };
     assessment(
-        "Exposure",
+        QualityCheck::Exposure,
         f64::from(score),
         format!("{msg} (mean luminance {m:.0})"),
     )
@@ -414,20 +377,8 @@ pub fn quality_score(assessments: &[QualityAssessment]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn frontal() -> Detection {
-        Detection {
-            score: 0.9,
-            bbox: [100.0, 100.0, 100.0, 120.0],
-            landmarks: [
-                [130.0, 150.0],
-                [170.0, 150.0],
-                [150.0, 175.0],
-                [135.0, 195.0],
-                [165.0, 195.0],
-            ],
-        }
-    }
+    use crate::pipeline::face::frontal;
+    use crate::pipeline::face::{LEFT_EYE, RIGHT_EYE};
 
     #[test]
     fn frontal_face_is_suitable() {
@@ -460,7 +411,7 @@ mod tests {
 
     #[test]
     fn thumbnail_needs_margin_beside_the_eyes() {
-        let q = crate::config::Settings::defaults().unwrap().quality;
+        let q = crate::config::Settings::defaults().unwrap().scoring.quality;
         assert!(thumbnail_fits(&frontal(), &q, 400, 400));
         // The right eye at x=130 - 95 = 35 has less than one eye distance (40 px) to its left.
         let mut d = frontal();

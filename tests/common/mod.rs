@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 use liveness::Engine;
-use liveness::api::{ImageData, LivenessDetectionRequest, LivenessDetectionResponse};
+use liveness::api::{ErrorCode, ImageData, LivenessDetectionRequest, LivenessDetectionResponse};
 use liveness::config::Settings;
 
 pub fn data_dir() -> PathBuf {
@@ -27,7 +27,7 @@ pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let settings = Settings::load(None).expect("configuration");
-        Engine::new(settings, 2).expect("models and ONNX Runtime (run `make setup`)")
+        Engine::new(settings.scoring, 2).expect("models and ONNX Runtime (run `make setup`)")
     })
 }
 
@@ -53,8 +53,8 @@ pub fn score_files(names: &[&str], tags: &[&str]) -> LivenessDetectionResponse {
         .expect("a scored response")
 }
 
-pub fn error_codes(r: &LivenessDetectionResponse) -> Vec<&str> {
-    r.errors.iter().map(|e| e.error_code.as_str()).collect()
+pub fn error_codes(r: &LivenessDetectionResponse) -> Vec<ErrorCode> {
+    r.errors.iter().map(|e| e.error_code).collect()
 }
 
 pub fn png(img: &image::RgbImage) -> Vec<u8> {

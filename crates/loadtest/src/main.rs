@@ -101,8 +101,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         let all = mix::build(&args.data, MixKind::All)?;
         describe(&all);
         let n = args.jobs;
-        show(scoring::run(&settings, &pairs, n, 1)?.labelled("pairs: scoring only, 1 thread"));
-        show(scoring::run(&settings, &pairs, n, 2)?.labelled("pairs: scoring only, 2 threads"));
+        show(
+            scoring::run(&settings.scoring, &pairs, n, 1)?
+                .labelled("pairs: scoring only, 1 thread"),
+        );
+        show(
+            scoring::run(&settings.scoring, &pairs, n, 2)?
+                .labelled("pairs: scoring only, 2 threads"),
+        );
         show(runtime.block_on(endtoend::run(
             &spec("pairs: broker, 1 worker".into(), 1, n, None),
             &pairs,
@@ -132,7 +138,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         describe(&templates);
         if args.scoring_only {
             show(scoring::run(
-                &settings,
+                &settings.scoring,
                 &templates,
                 args.jobs,
                 args.threads,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use liveness::config::Settings;
+use liveness::config::ScoringSettings;
 use liveness::{Engine, ScoreError};
 
 use crate::mix::JobTemplate;
@@ -14,7 +14,7 @@ use crate::{LoadtestError, Percentiles, Report, ms, procstat};
 
 /// Scores `jobs` bodies (the templates in turn) on `threads` threads.
 pub fn run(
-    settings: &Settings,
+    settings: &ScoringSettings,
     templates: &[JobTemplate],
     jobs: usize,
     threads: usize,

@@ -122,7 +122,7 @@ pub fn response(r: api::LivenessDetectionResponse) -> proto::LivenessDetectionRe
             .errors
             .into_iter()
             .map(|e| proto::JobError {
-                error_code: e.error_code,
+                error_code: e.error_code.as_str().to_owned(),
                 message: e.message,
             })
             .collect(),
@@ -147,7 +147,7 @@ pub fn response(r: api::LivenessDetectionResponse) -> proto::LivenessDetectionRe
                     .quality_assessments
                     .into_iter()
                     .map(|q| proto::QualityAssessment {
-                        check: q.check,
+                        check: q.check.as_str().to_owned(),
                         score: q.score,
                         message: q.message,
                     })

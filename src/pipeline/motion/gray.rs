@@ -2,6 +2,7 @@
 //! bilinear sampling. Everything the tracker needs, with `std` only.
 
 use super::Gray;
+use super::working::Similarity;
 
 /// A row-major `f32` image. Values stay in the 0..255 range of the source.
 #[derive(Debug, Clone)]
@@ -175,19 +176,17 @@ pub(crate) fn resample(
     img
 }
 
-/// Warp `img` by the similarity `[c, s, tx, ty]` (`x' = c x - s y + tx`, `y' = s x + c y + ty`):
-/// output pixel `p` takes the bilinear value of `img` at `sim(p)`. Used to pre-align the second
+/// Warp `img` by a similarity: output pixel `p` takes the bilinear value of `img` at `sim(p)`. Used to pre-align the second
 /// frame onto the first with the landmark similarity, so that LK only has to find a small,
 /// nearly translational residual motion (a translation-only LK window is biased under 10-20
 /// degree rotations or 20 % scale changes).
-pub(crate) fn warp_similarity(img: &ImageF, sim: [f32; 4]) -> ImageF {
+pub(crate) fn warp_similarity(img: &ImageF, sim: &Similarity) -> ImageF {
     let mut out = ImageF::new(img.w, img.h);
-    let [c, s, tx, ty] = sim;
     for y in 0..img.h {
         let (yf, row) = (y as f32, y * img.w);
         for x in 0..img.w {
-            let xf = x as f32;
-            out.data[row + x] = img.bilinear(c * xf - s * yf + tx, s * xf + c * yf + ty);
+            let [sx, sy] = sim.apply([x as f32, yf]);
+            out.data[row + x] = img.bilinear(sx, sy);
         }
     }
     out

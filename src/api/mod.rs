@@ -3,7 +3,13 @@
 //! BWS's RESTful API writes camelCase. Requests are accepted in camelCase and in the PascalCase
 //! that BioID's own sample clients (C#, `System.Text.Json` defaults) send.
 
+mod error_code;
+mod quality_check;
+
 use serde::{Deserialize, Serialize};
+
+pub use error_code::ErrorCode;
+pub use quality_check::QualityCheck;
 
 /// A `LivenessDetection` request: one or two live images, the second optionally tagged with a
 /// head-movement challenge.
@@ -48,8 +54,17 @@ pub struct LivenessDetectionResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobError {
-    pub error_code: String,
+    pub error_code: ErrorCode,
     pub message: String,
+}
+
+impl JobError {
+    pub fn new(error_code: ErrorCode, message: impl Into<String>) -> Self {
+        JobError {
+            error_code,
+            message: message.into(),
+        }
+    }
 }
 
 /// What was computed for one input image.
@@ -89,7 +104,7 @@ pub struct PointD {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QualityAssessment {
-    pub check: String,
+    pub check: QualityCheck,
     pub score: f64,
     pub message: String,
 }
@@ -163,13 +178,54 @@ mod tests {
     }
 
     #[test]
+    fn response_json_is_bws_byte_for_byte() {
+        let r = LivenessDetectionResponse {
+            status: JobStatus::Succeeded,
+            errors: vec![JobError::new(
+                ErrorCode::RejectedByChallengeResponse,
+                "the head did not move up",
+            )],
+            image_properties: vec![ImageProperties {
+                rotated: 90,
+                faces: vec![Face {
+                    left_eye: PointD { x: 1.5, y: 2.0 },
+                    right_eye: PointD { x: 0.5, y: 2.0 },
+                    texture_liveness_score: 0.9,
+                    motion_liveness_score: 0.8,
+                    movement_direction: 360.0,
+                }],
+                quality_score: 0.75,
+                quality_assessments: vec![QualityAssessment {
+                    check: QualityCheck::FullyVisibleFace,
+                    score: 1.0,
+                    message: "m".into(),
+                }],
+                frame_number: 0,
+            }],
+            live: false,
+            liveness_score: 0.85,
+        };
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"status":"SUCCEEDED","errors":[{"errorCode":"RejectedByChallengeResponse","#,
+                r#""message":"the head did not move up"}],"imageProperties":[{"rotated":90,"#,
+                r#""faces":[{"leftEye":{"x":1.5,"y":2.0},"rightEye":{"x":0.5,"y":2.0},"#,
+                r#""textureLivenessScore":0.9,"motionLivenessScore":0.8,"movementDirection":360.0}],"#,
+                r#""qualityScore":0.75,"qualityAssessments":[{"check":"FullyVisibleFace","#,
+                r#""score":1.0,"message":"m"}],"frameNumber":0}],"live":false,"livenessScore":0.85}"#
+            )
+        );
+        let back: LivenessDetectionResponse = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
     fn response_serialises_in_camel_case() {
         let r = LivenessDetectionResponse {
             status: JobStatus::Succeeded,
-            errors: vec![JobError {
-                error_code: "FaceNotFound".into(),
-                message: "m".into(),
-            }],
+            errors: vec![JobError::new(ErrorCode::FaceNotFound, "m")],
             image_properties: vec![ImageProperties {
                 faces: vec![Face::default()],
                 ..Default::default()

@@ -6,46 +6,8 @@ use image::RgbImage;
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use super::Detection;
 use crate::config::DetectorSettings;
-
-/// Landmark indices of YuNet's five points, in its output order.
-/// The subject's right eye is on the image's left (the camera sees the subject mirrored).
-pub const RIGHT_EYE: usize = 0;
-pub const LEFT_EYE: usize = 1;
-pub const NOSE: usize = 2;
-pub const RIGHT_MOUTH: usize = 3;
-pub const LEFT_MOUTH: usize = 4;
-
-/// One detected face in image coordinates.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Detection {
-    pub score: f32,
-    /// x, y, width, height.
-    pub bbox: [f32; 4],
-    /// See [`RIGHT_EYE`] .. [`LEFT_MOUTH`].
-    pub landmarks: [[f32; 2]; 5],
-}
-
-impl Detection {
-    pub fn eye_distance(&self) -> f32 {
-        let [rx, ry] = self.landmarks[RIGHT_EYE];
-        let [lx, ly] = self.landmarks[LEFT_EYE];
-        (lx - rx).hypot(ly - ry)
-    }
-
-    /// Intersection over union of the two boxes.
-    pub fn iou(&self, other: &Detection) -> f32 {
-        let [ax, ay, aw, ah] = self.bbox;
-        let [bx, by, bw, bh] = other.bbox;
-        let ix = (ax + aw).min(bx + bw) - ax.max(bx);
-        let iy = (ay + ah).min(by + bh) - ay.max(by);
-        if ix <= 0.0 || iy <= 0.0 {
-            return 0.0;
-        }
-        let inter = ix * iy;
-        inter / (aw * ah + bw * bh - inter)
-    }
-}
 
 const STRIDES: [usize; 3] = [8, 16, 32];
 
@@ -70,7 +32,7 @@ fn prepare(img: &RgbImage, input_side: u32) -> Input {
     let src = if (rw, rh) == (w, h) {
         img
     } else {
-        resized = super::image::resize_rgb(img, rw, rh);
+        resized = crate::pipeline::image::resize_rgb(img, rw, rh);
         resized.as_ref().unwrap_or(img)
     };
     let (rw, rh) = src.dimensions();
