@@ -146,14 +146,14 @@ fn main() -> Result<()> {
                     }
                     let rgb = decoded.rgb.clone();
                     let mut rows = Vec::new();
-                    let mut eval = |variant: &str, img: RgbImage, m: &mut liveness::models::ModelSet| -> Option<([f64; 2], f64)> {
+                    let mut eval = |variant: &str, img: RgbImage, m: &mut liveness::ModelSet| -> Option<([f64; 2], f64)> {
                         let d = pimage::decode(&attacks::jpeg(&img, 92), &settings.limits).ok()?;
                         let d = if variant == "original" { pimage::decode(&bytes, &settings.limits).ok().map(|mut o| { o.rgb = img.clone(); o })? } else { d };
                         let a = engine.analyse(m, d).ok()?;
                         let f = a.face.as_ref()?;
                         let det = &f.detection;
                         let st = quality::patch_stats(&f.rgb, det);
-                        let t = |r: f32, lo: f32, hi: f32, m: &mut liveness::models::ModelSet| {
+                        let t = |r: f32, lo: f32, hi: f32, m: &mut liveness::ModelSet| {
                             let g = texture::exposure_gain(st.mean_luma, r, lo, hi);
                             if std::env::var("FAST").is_ok() && r != 130.0 { return -1.0; }
                             texture::score(m, &f.rgb, det.bbox, [g; 3], settings.texture.area_downscale).unwrap_or(-1.0)
@@ -172,7 +172,7 @@ fn main() -> Result<()> {
                         let gm = (means[0] + means[1] + means[2]) / 3.0;
                         let gw = [0, 1, 2].map(|c| g0 * (gm / means[c]) as f32);
                         let fast = std::env::var("FAST").is_ok();
-                        let tg = |g: [f32; 3], m: &mut liveness::models::ModelSet| if fast { -1.0 } else { texture::score(m, &f.rgb, det.bbox, g, settings.texture.area_downscale).unwrap_or(-1.0) };
+                        let tg = |g: [f32; 3], m: &mut liveness::ModelSet| if fast { -1.0 } else { texture::score(m, &f.rgb, det.bbox, g, settings.texture.area_downscale).unwrap_or(-1.0) };
                         let ev = medium::inspect(&f.rgb, det, st.mean_luma, &settings.medium);
                         let row = format!(
                             "{class}\t{name}\t{variant}\t{:.0}\t{:.2}\t{:.3}\t{:.3}\t{:.0}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{:?}",

@@ -125,14 +125,14 @@ enum Audience {
     Many(Vec<String>),
 }
 
-/// The claims BWS tokens carry.
+/// The claims BWS tokens carry that are read here. `exp` is required and checked by
+/// `jsonwebtoken` itself (`set_required_spec_claims`), `nbf` too when present.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Claims {
     #[serde(default)]
-    pub iss: Option<String>,
+    iss: Option<String>,
     #[serde(default)]
-    pub sub: Option<String>,
-    pub exp: u64,
+    sub: Option<String>,
     #[serde(default)]
     pub iat: Option<u64>,
     #[serde(default)]

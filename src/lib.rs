@@ -1,23 +1,31 @@
 //! A self-hosted, BWS-compatible face liveness-detection service.
 //!
-//! - [`api`]: the BWS JSON types as on the wire.
-//! - [`pipeline`]: pure scoring of a request (decode, detect, quality, passive and active liveness).
-//! - [`models`]: locating, checksumming and loading the ONNX models.
+//! - [`api`]: the BWS JSON types as on the wire, with the BWS error codes ([`api::ErrorCode`])
+//!   and quality checks ([`api::QualityCheck`]).
+//! - [`pipeline`]: pure scoring of a request ([`Engine`]); its stages are public for the
+//!   benchmarks and the measurement examples.
+//! - `models`: locating, checksumming and loading the ONNX models ([`ModelSet`]).
 //! - [`queue`]: the RabbitMQ worker, the enqueue client, and the broker contract and connection
-//!   they and the gateway share ([`queue::broker`]).
+//!   they, the gateway and the load test share ([`queue::broker`]).
 //! - [`gateway`]: BWS's REST endpoint and BWS 3 gRPC API, in front of the queue (no image code).
-//! - [`auth`], [`config`], [`telemetry`], [`shutdown`]: the service around them.
+//! - [`config`], `auth` ([`check_auth_settings`]), [`telemetry`], [`shutdown`]: the service
+//!   around them.
 //!
-//! Dependencies point one way: `gateway` → `queue` → `pipeline` → `models`.
+//! Dependencies point one way: `gateway` → `queue` → `pipeline` → `models`. `api`, `config`,
+//! `auth` and `telemetry` are leaves that any of them may use (they use nothing but `config`).
+//! No module below `gateway` knows it, and `pipeline` knows no AMQP.
 
 pub mod api;
-pub mod auth;
 pub mod config;
 pub mod gateway;
-pub mod models;
 pub mod pipeline;
 pub mod queue;
 pub mod shutdown;
 pub mod telemetry;
 
+mod auth;
+mod models;
+
+pub use auth::check_settings as check_auth_settings;
+pub use models::{ModelError, ModelSet};
 pub use pipeline::{Engine, ScoreError};

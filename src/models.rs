@@ -51,15 +51,15 @@ where
     }
 }
 
-/// One entry of `models/manifest.tsv`.
+/// One entry of `models/manifest.tsv`. Its third column, the upstream URL, is read by
+/// `make setup` (scripts/setup.sh) only.
 #[derive(Debug, Clone)]
-pub struct ManifestEntry {
-    pub file: String,
-    pub sha256: String,
-    pub url: String,
+struct ManifestEntry {
+    file: String,
+    sha256: String,
 }
 
-pub fn manifest() -> Vec<ManifestEntry> {
+fn manifest() -> Vec<ManifestEntry> {
     MANIFEST
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
@@ -68,7 +68,6 @@ pub fn manifest() -> Vec<ManifestEntry> {
             Some(ManifestEntry {
                 file: parts.next()?.to_string(),
                 sha256: parts.next()?.to_string(),
-                url: parts.next()?.to_string(),
             })
         })
         .collect()

@@ -16,7 +16,7 @@ use common::gateway::{Running, settings};
 use lapin::{Channel, Connection};
 use liveness::config::AmqpSettings;
 use liveness::gateway::LIVENESS_PATH;
-use liveness::gateway::handler::STATUS_CODES;
+use liveness::gateway::STATUS_CODES;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

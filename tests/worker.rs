@@ -18,10 +18,10 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
 use liveness::api::LivenessDetectionResponse;
 use liveness::config::{AmqpSettings, AuthSettings, WorkerSettings};
+use liveness::queue::Worker;
 use liveness::queue::broker::{Reply, header};
-use liveness::queue::client::{JobOptions, enqueue};
-use liveness::queue::job::{JobContext, Scorer};
-use liveness::queue::worker::Worker;
+use liveness::queue::{JobContext, Scorer};
+use liveness::queue::{JobOptions, enqueue};
 use liveness::{ScoreError, telemetry};
 use tokio::sync::{Semaphore, watch};
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use liveness::config::Settings;
-use liveness::queue::client::{JobOptions, enqueue};
+use liveness::queue::{JobOptions, enqueue};
 
 #[derive(clap::Args)]
 pub struct Args {

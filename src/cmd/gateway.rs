@@ -15,7 +15,7 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         // Unreadable keys, or auth on without a key, stop the start rather than every job.
-        liveness::auth::check_settings(&settings.auth)?;
+        liveness::check_auth_settings(&settings.auth)?;
         let stop = shutdown::on_signals()?;
         let gateway = Gateway::start(&settings, stop).await?;
         tracing::info!(

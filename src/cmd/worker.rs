@@ -4,8 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use liveness::config::Settings;
-use liveness::queue::job::JobContext;
-use liveness::queue::worker::Worker;
+use liveness::queue::JobContext;
+use liveness::queue::Worker;
 use liveness::{Engine, shutdown, telemetry};
 use tokio::sync::Semaphore;
 
@@ -22,7 +22,7 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         // Unreadable keys, or auth on without a key, stop the start rather than every job.
-        liveness::auth::check_settings(&settings.auth)?;
+        liveness::check_auth_settings(&settings.auth)?;
         let engine = Engine::new(settings.scoring.clone(), threads)?;
         let metrics = telemetry::Metrics::new()?;
         if !settings.telemetry.metrics_addr.is_empty() {

@@ -106,8 +106,9 @@ impl Ticket {
 /// The token check, when auth is on; the same function the worker calls.
 pub fn authorize(state: &AppState, authorization: Option<&str>) -> Result<(), Refusal> {
     if state.auth.enabled {
-        crate::auth::verify(authorization, &state.auth)
+        let claims = crate::auth::verify(authorization, &state.auth)
             .map_err(|e| Refusal::new(api::StatusCode::Unauthenticated, e.to_string()))?;
+        tracing::debug!(client = claims.client_id(), "token accepted");
     }
     Ok(())
 }

@@ -11,12 +11,14 @@
 //!
 //! Also `GET /healthz`: 200 while connected to the broker, else 503.
 
-pub mod dispatch;
-pub mod grpc;
-pub mod handler;
-pub mod openapi;
-pub mod reply;
-pub mod validate;
+mod dispatch;
+mod grpc;
+mod handler;
+mod openapi;
+mod reply;
+mod validate;
+
+pub use handler::STATUS_CODES;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -54,10 +54,11 @@ pub struct JobContext {
 
 impl JobContext {
     pub async fn handle(&self, meta: &JobMeta, body: Vec<u8>) -> JobResult {
-        if self.auth.enabled
-            && let Err(e) = crate::auth::verify(meta.authorization.as_deref(), &self.auth)
-        {
-            return error(StatusCode::Unauthenticated, e.to_string());
+        if self.auth.enabled {
+            match crate::auth::verify(meta.authorization.as_deref(), &self.auth) {
+                Ok(claims) => tracing::debug!(client = claims.client_id(), "token accepted"),
+                Err(e) => return error(StatusCode::Unauthenticated, e.to_string()),
+            }
         }
         let past_deadline = || match &meta.deadline {
             Some(Ok(d)) if Utc::now() > *d => Some(error(

@@ -3,7 +3,11 @@
 //! [`job::Scorer`].
 
 pub mod broker;
-pub mod client;
-pub mod job;
+mod client;
+mod job;
 pub mod topology;
-pub mod worker;
+mod worker;
+
+pub use client::{JobOptions, enqueue};
+pub use job::{JobContext, Scorer};
+pub use worker::Worker;

@@ -1,11 +1,10 @@
 //! Synthetic presentation attacks on one real image: what a printed photo or a screen showing
 //! one still image looks like when it is moved, tilted, rotated, scaled or bent in front of the
-//! camera, plus "no motion" pairs. Ported from the motion estimator's development crate
-//! (`/work/motion-dev/tests/common/mod.rs`) to whole RGB images, so that the attacks can be
+//! camera, plus "no motion" pairs, made from whole RGB images so that the attacks can be
 //! encoded and scored end to end by `Engine::score`.
 //!
 //! Self-contained (only the `image` crate): used by `tests/active.rs` through
-//! `tests/common/mod.rs`, and by `examples/eval.rs` through `#[path]`.
+//! `tests/common/mod.rs`, and by `examples/eval/main.rs` through `#[path]`.
 #![allow(dead_code)]
 
 use image::{Rgb, RgbImage};

@@ -32,7 +32,7 @@ pub enum LoadtestError {
     #[error("{0}")]
     Workers(String),
     #[error("models: {0}")]
-    Models(#[from] liveness::models::ModelError),
+    Models(#[from] liveness::ModelError),
 }
 
 /// What one load-test run measured.

@@ -34,7 +34,7 @@
 mod config;
 mod crop;
 mod gray;
-pub mod homography;
+mod homography;
 mod lk;
 mod parallax;
 mod points;
