@@ -66,17 +66,22 @@ WORKDIR /src
 # sources does not rebuild every crate. The stubs' fingerprints are removed afterwards so that
 # cargo cannot take the stub binary for the real one (COPY keeps the context's old mtimes).
 COPY Cargo.toml Cargo.lock ./
+# The workspace's other member (the load test, not built here) must be there for cargo to read
+# the workspace; a stub stands in for its sources.
+COPY crates/loadtest/Cargo.toml crates/loadtest/
 # The bench names are single words (SC2013 does not apply).
 # hadolint ignore=SC2013
 RUN set -eu; \
-    mkdir -p src benches; \
+    mkdir -p src benches crates/loadtest/src; \
     echo 'fn main() {}' > src/main.rs; \
     : > src/lib.rs; \
+    echo 'fn main() {}' > crates/loadtest/src/main.rs; \
+    : > crates/loadtest/src/lib.rs; \
     for b in $(awk '/^\[\[bench\]\]/{f=1; next} f && /^name *=/{gsub(/[" ]/,""); sub(/^name=/,""); print; f=0}' Cargo.toml); do \
         echo 'fn main() {}' > "benches/$b.rs"; \
     done; \
     cargo build --release --locked --bin liveness; \
-    rm -rf src benches target/release/.fingerprint/liveness-* target/release/deps/liveness-* \
+    rm -rf src benches crates target/release/.fingerprint/liveness-* target/release/deps/liveness-* \
         target/release/deps/libliveness-* target/release/liveness*
 COPY . .
 RUN set -eu; \

@@ -21,17 +21,20 @@ run: build
 score: build
 	./target/release/liveness score $(IMG) --pretty
 
-## Every test: formatting, lints, unit and integration tests with the real models.
+## Every test of the workspace (the service and crates/loadtest): formatting, lints, unit and
+## integration tests with the real models.
 test: setup
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
-	$(CARGO) nextest run --locked --no-fail-fast
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	$(CARGO) nextest run --locked --workspace --no-fail-fast
 
 ## Criterion benchmarks of each stage, then the load test through the real broker
-## (docs/performance.md): throughput, latency, CPU per job and peak RSS.
+## (crates/loadtest, docs/performance.md): throughput, latency, CPU per job and peak RSS, with
+## worker processes of target/release/liveness.
 bench: build
-	$(CARGO) bench --locked --bench score --bench motion
-	./target/release/liveness loadtest --suite --json target/loadtest.json
+	$(CARGO) bench --locked -p liveness --bench score --bench motion
+	$(CARGO) build --release --locked -p liveness-loadtest
+	./target/release/liveness-loadtest --suite --json target/loadtest.json
 
 ## Active and passive liveness evaluation (APCER/BPCER per attack type, source, capture and
 ## face-luminance band): writes docs/evaluation.md.

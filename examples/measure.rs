@@ -1354,12 +1354,5 @@ fn reset_peak_rss() {
 
 /// Peak resident set size since the last reset, MB (Linux `VmHWM`).
 fn peak_rss_mb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb / 1024)
+    liveness::telemetry::peak_rss(std::process::id()).map_or(0, |b| b / (1024 * 1024))
 }

@@ -3,9 +3,9 @@
 //! - [`api`]: the BWS JSON types as on the wire.
 //! - [`pipeline`]: pure scoring of a request (decode, detect, quality, passive and active liveness).
 //! - [`models`]: locating, checksumming and loading the ONNX models.
-//! - [`queue`]: the RabbitMQ worker, its wire contract and the enqueue client.
-//! - [`gateway`]: BWS's REST endpoint over HTTP, in front of the queue (no image code).
-//! - [`loadtest`]: throughput and latency through the real broker, and of the scoring alone.
+//! - [`queue`]: the RabbitMQ worker, the enqueue client, and the broker contract and connection
+//!   they and the gateway share ([`queue::broker`]).
+//! - [`gateway`]: BWS's REST endpoint and BWS 3 gRPC API, in front of the queue (no image code).
 //! - [`auth`], [`config`], [`telemetry`], [`shutdown`]: the service around them.
 //!
 //! Dependencies point one way: `gateway` → `queue` → `pipeline` → `models`.
@@ -14,7 +14,6 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod gateway;
-pub mod loadtest;
 pub mod models;
 pub mod pipeline;
 pub mod queue;

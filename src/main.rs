@@ -30,8 +30,6 @@ enum Command {
     Score(cmd::score::Args),
     /// Publishes a job (confirmed) and, with --wait, prints its result.
     Enqueue(cmd::enqueue::Args),
-    /// Measures throughput and latency through the broker, and of the scoring alone.
-    Loadtest(cmd::loadtest::Args),
     /// Serves BWS's REST endpoint POST /api/v1/livenessdetection in front of the job queue.
     Gateway,
 }
@@ -42,9 +40,6 @@ fn main() -> ExitCode {
         Command::Worker => cmd::worker::run(cli.config.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Score(args) => cmd::score::run(cli.config.as_deref(), args),
         Command::Enqueue(args) => cmd::enqueue::run(cli.config.as_deref(), args),
-        Command::Loadtest(args) => {
-            cmd::loadtest::run(cli.config.as_deref(), args).map(|()| ExitCode::SUCCESS)
-        }
         Command::Gateway => cmd::gateway::run(cli.config.as_deref()).map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -169,3 +169,25 @@ pub async fn serve(addr: &str, metrics: Arc<Metrics>) -> Result<SocketAddr, Tele
     });
     Ok(local)
 }
+
+/// Peak resident set size of a process (Linux `VmHWM`), in bytes; `None` where `/proc` does not
+/// tell (another system, or no such process). For the memory budget of a worker: the tests,
+/// the load test and the measurements read it.
+pub fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peak_rss_of_this_process_and_of_none() {
+        // This test binary has at least its code and the test harness resident.
+        assert!(peak_rss(std::process::id()).is_some_and(|b| b > 1024 * 1024));
+        assert!(peak_rss(u32::MAX).is_none());
+    }
+}

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::gateway::{Running, amqp, cleanup, settings, spawn_worker, stop_process};
+use common::broker::{LivenessProcess, Queues, spawn_worker};
+use common::gateway::{Running, settings};
 use liveness::config::Settings;
 use serde_json::Value;
 
@@ -100,9 +101,10 @@ fn pair() -> [String; 2] {
     ]
 }
 
-/// Auth on with both clients' keys, a worker with the same settings.
-async fn start(prefix: &str) -> (Running, std::process::Child, liveness::config::AmqpSettings) {
-    let a = amqp(prefix);
+/// Auth on with both clients' keys, a worker with the same settings. The queues come first:
+/// bound in that order, they are removed after the worker and the gateway stopped.
+async fn start(prefix: &str) -> (Queues, Running, LivenessProcess) {
+    let a = Queues::new(&format!("bws.{prefix}"));
     let mut s: Settings = settings(&a, 60);
     s.auth.enabled = true;
     s.auth.keys = keys();
@@ -116,7 +118,7 @@ async fn start(prefix: &str) -> (Running, std::process::Child, liveness::config:
         ],
     );
     gw.wait_for_worker().await;
-    (gw, worker, a)
+    (a, gw, worker)
 }
 
 /// The BWS metadata came back: a GUID `jobid` (over gRPC also as a trailer), the version and
@@ -133,7 +135,7 @@ fn assert_metadata(r: &Value, via: Via, reference: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_of_bioids_three_clients_get_a_live_result_over_rest_and_grpc() {
-    let (gw, worker, a) = start("clients").await;
+    let (_queues, gw, worker) = start("clients").await;
     let [first, second] = pair();
     // C# sample: HS256, client A. Java sample: HS512, client B. Web app: HS512, iss
     // `demoWeApp`, aud `bws`, client A.
@@ -175,14 +177,13 @@ async fn tokens_of_bioids_three_clients_get_a_live_result_over_rest_and_grpc() {
             assert_metadata(&r, via, &reference);
         }
     }
-    stop_process(worker);
+    worker.stop();
     gw.stop().await;
-    cleanup(&a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_tokens_and_undecodable_images_are_refused_with_the_bws_status() {
-    let (gw, worker, a) = start("refused").await;
+    let (_queues, gw, worker) = start("refused").await;
     let [first, _] = pair();
     for via in BOTH {
         let unauthenticated = match via {
@@ -249,14 +250,13 @@ async fn bad_tokens_and_undecodable_images_are_refused_with_the_bws_status() {
     );
     assert_eq!(r["code"], 401, "{r}");
     assert!(r["sent_bytes"].as_u64().is_some_and(|n| n > 500_000), "{r}");
-    stop_process(worker);
+    worker.stop();
     gw.stop().await;
-    cleanup(&a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_health_and_the_calls_not_offered() {
-    let (gw, worker, a) = start("health").await;
+    let (_queues, gw, worker) = start("health").await;
     let r = client(&gw, Via::Grpc, &["--method", "health"]);
     assert_eq!(r["code"], "OK", "{r}");
     assert_eq!(r["serving_status"], 1, "SERVING while connected: {r}");
@@ -270,16 +270,15 @@ async fn grpc_health_and_the_calls_not_offered() {
             "{r}"
         );
     }
-    stop_process(worker);
+    worker.stop();
     gw.stop().await;
-    cleanup(&a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_over_the_size_limits_are_refused_readably_before_any_worker() {
     // No worker and no auth: the answers below come from the gateway. Limits of 1 MB stand in
     // for the 50 MB ones: the REST body and gRPC message limit, and the workers' job limit.
-    let a = amqp("limits");
+    let a = Queues::new("bws.limits");
     let mut s: Settings = settings(&a, 5);
     s.gateway.max_body_bytes = 1_000_000;
     s.gateway.drain_max_bytes = 2_000_000;
@@ -317,5 +316,4 @@ async fn requests_over_the_size_limits_are_refused_readably_before_any_worker() 
     let r = call(Via::Grpc, "600000");
     assert_eq!(r["code"], "UNAVAILABLE", "{r}");
     gw.stop().await;
-    cleanup(&a).await;
 }

@@ -53,3 +53,25 @@ fn invalid_input_prints_the_error_body_and_exits_2() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["code"], "InvalidArgument");
 }
+
+#[test]
+fn enqueue_refuses_a_deadline_too_far_in_the_future_without_a_panic() {
+    let img = common::data_dir().join("bioid/photo.png");
+    for seconds in [u64::MAX, 1 << 60, 10_000_000_000_000] {
+        let out = liveness()
+            .args(["enqueue", "--deadline-seconds", &seconds.to_string()])
+            .arg(&img)
+            // Nothing may be enqueued: a broker that cannot answer.
+            .env("LIVENESS__AMQP__URL", "amqp://guest:guest@127.0.0.1:1/%2f")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{seconds}: {err}");
+        assert!(
+            err.contains(&format!(
+                "--deadline-seconds {seconds} is too far in the future"
+            )),
+            "{seconds}: {err}"
+        );
+    }
+}

@@ -9,9 +9,10 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::gateway::{Running, amqp, channel, cleanup, settings, spawn_worker, stop_process};
-use lapin::options::*;
-use lapin::types::FieldTable;
+use common::broker::{
+    LivenessProcess, Queues, channel, close_connection, consumer, message_count, spawn_worker,
+};
+use common::gateway::{Running, settings};
 use lapin::{Channel, Connection};
 use liveness::config::AmqpSettings;
 use liveness::gateway::LIVENESS_PATH;
@@ -20,28 +21,11 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-async fn message_count(queue: &str) -> u32 {
-    let (conn, ch) = channel().await;
-    let q = liveness::queue::topology::inspect(&ch, queue)
-        .await
-        .unwrap();
-    let _ = conn.close(200, "bye".into()).await;
-    q.message_count()
-}
-
 /// A consumer of the job queue that takes jobs and never answers them (a stuck worker).
 async fn stuck_consumer(a: &AmqpSettings) -> (Connection, Channel) {
     let (conn, ch) = channel().await;
     liveness::queue::topology::declare(&ch, a).await.unwrap();
-    let consumer = ch
-        .basic_consume(
-            a.job_queue.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let consumer = consumer(&ch, &a.job_queue).await;
     // Keep the consumer alive (deliveries pile up unacked) until the channel closes.
     tokio::spawn(async move {
         use futures_lite::StreamExt;
@@ -215,7 +199,7 @@ fn assert_error(a: &Answer, status: u16, code: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bioid_sample_requests_get_the_body_of_liveness_score() {
-    let a = amqp("bioid");
+    let a = Queues::new("gw.bioid");
     let gw = Running::connected(&settings(&a, 60)).await;
     let worker = spawn_worker(&a, &[]);
     gw.wait_for_worker().await;
@@ -249,15 +233,14 @@ async fn bioid_sample_requests_get_the_body_of_liveness_score() {
     assert!(String::from_utf8_lossy(&bad.body).contains("base64"));
     assert_bws_headers(&bad, None);
     assert_eq!(gw.gw.broker().pending_count(), 0);
-    stop_process(worker);
+    worker.stop();
     gw.stop().await;
-    cleanup(&a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_requests_get_400_or_413_from_the_gateway_itself() {
     // No worker and no queue: these answers cannot come from a worker.
-    let a = amqp("invalid");
+    let a = Queues::new("gw.invalid");
     let mut s = settings(&a, 5);
     s.gateway.max_body_bytes = 4096;
     s.gateway.drain_max_bytes = 64 * 1024;
@@ -330,13 +313,12 @@ async fn invalid_requests_get_400_or_413_from_the_gateway_itself() {
         404
     );
     gw.stop().await;
-    cleanup(&a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_writes_a_too_large_body_before_reading_still_reads_the_413() {
     // No worker: the answer cannot come from one.
-    let a = amqp("drain");
+    let a = Queues::new("gw.drain");
     let mut s = settings(&a, 5);
     s.gateway.max_body_bytes = 1024 * 1024;
     s.gateway.drain_max_bytes = 2 * 1024 * 1024;
@@ -399,12 +381,11 @@ async fn a_client_that_writes_a_too_large_body_before_reading_still_reads_the_41
     assert_error(&answer, 413, "InvalidArgument");
     assert_eq!(answer.header("connection"), Some("close"));
     gw.stop().await;
-    cleanup(&a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_auth_a_missing_or_bad_token_gets_401_and_is_not_enqueued() {
-    let a = amqp("auth");
+    let a = Queues::new("gw.auth");
     let mut s = settings(&a, 60);
     s.auth.enabled = true;
     s.auth.keys = common::TEST_KEY.into();
@@ -470,14 +451,13 @@ async fn with_auth_a_missing_or_bad_token_gets_401_and_is_not_enqueued() {
     // The token reached the worker (which checks it too): a 200 from a worker with auth on.
     // Only that job was enqueued: the worker answered exactly one.
     assert_eq!(message_count(&a.results_queue).await, 1);
-    stop_process(worker);
+    worker.stop();
     gw.stop().await;
-    cleanup(&a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_worker_the_answer_is_503_before_the_deadline_and_408_with_a_stuck_one() {
-    let a = amqp("noworker");
+    let a = Queues::new("gw.noworker");
     let deadline = Duration::from_secs(2);
     let gw = Running::connected(&settings(&a, deadline.as_secs())).await;
     let body = pascal_body(&["bioid/photo.png"], &[]);
@@ -519,12 +499,11 @@ async fn without_a_worker_the_answer_is_503_before_the_deadline_and_408_with_a_s
     let _ = conn.close(200, "bye".into()).await;
     assert_eq!(gw.gw.broker().pending_count(), 0);
     gw.stop().await;
-    cleanup(&a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_broker_health_and_requests_get_503_at_once() {
-    let mut a = amqp("nobroker");
+    let mut a = Queues::new("gw.nobroker");
     a.url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
     let gw = Running::start(&settings(&a, 30)).await;
     let health = http(gw.addr(), "GET", "/healthz", &[], b"").await;
@@ -538,7 +517,7 @@ async fn without_the_broker_health_and_requests_get_503_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_requests_each_get_their_own_result() {
-    let a = amqp("concurrent");
+    let a = Queues::new("gw.concurrent");
     let gw = Running::connected(&settings(&a, 240)).await;
     let worker = spawn_worker(&a, &[]);
     gw.wait_for_worker().await;
@@ -585,9 +564,8 @@ async fn two_hundred_concurrent_requests_each_get_their_own_result() {
     }
     assert_eq!(job_ids.len(), n, "a distinct jobid per request");
     assert_eq!(gw.gw.broker().pending_count(), 0);
-    stop_process(worker);
+    worker.stop();
     gw.stop().await;
-    cleanup(&a).await;
 }
 
 async fn wait_pending(gw: &Running, want: usize) -> bool {
@@ -603,7 +581,7 @@ async fn wait_pending(gw: &Running, want: usize) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_request_is_forgotten_and_the_gateway_goes_on() {
-    let a = amqp("cancel");
+    let a = Queues::new("gw.cancel");
     let gw = Running::connected(&settings(&a, 60)).await;
     let (conn, ch) = stuck_consumer(&a).await;
     let body = pascal_body(&["bioid/photo.png"], &[]);
@@ -633,14 +611,13 @@ async fn a_cancelled_request_is_forgotten_and_the_gateway_goes_on() {
     assert_eq!(answer.status, 200);
     assert_bws_headers(&answer, Some("after-cancel"));
     assert_eq!(gw.gw.broker().pending_count(), 0);
-    stop_process(worker);
+    worker.stop();
     gw.stop().await;
-    cleanup(&a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_is_served_and_describes_every_status() {
-    let a = amqp("openapi");
+    let a = Queues::new("gw.openapi");
     let gw = Running::connected(&settings(&a, 30)).await;
     let answer = http(gw.addr(), "GET", "/openapi.json", &[], b"").await;
     assert_eq!(answer.status, 200);
@@ -678,24 +655,24 @@ async fn openapi_document_is_served_and_describes_every_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_subcommand_listens_where_configured_and_stops_on_sigterm() {
-    let a = amqp("process");
+    let a = Queues::new("gw.process");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_liveness"))
-        .arg("gateway")
-        .env("LIVENESS__AMQP__URL", &a.url)
-        .env("LIVENESS__AMQP__JOB_QUEUE", &a.job_queue)
-        .env("LIVENESS__GATEWAY__LISTEN", addr.to_string())
-        .env("LIVENESS__GATEWAY__GRPC_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let child = LivenessProcess::spawn(
+        Command::new(env!("CARGO_BIN_EXE_liveness"))
+            .arg("gateway")
+            .env("LIVENESS__AMQP__URL", &a.url)
+            .env("LIVENESS__AMQP__JOB_QUEUE", &a.job_queue)
+            .env("LIVENESS__GATEWAY__LISTEN", addr.to_string())
+            .env("LIVENESS__GATEWAY__GRPC_LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit()),
+    );
     let end = Instant::now() + Duration::from_secs(30);
     let mut healthy = false;
     while Instant::now() < end && !healthy {
@@ -712,17 +689,13 @@ async fn the_gateway_subcommand_listens_where_configured_and_stops_on_sigterm() 
     assert!(healthy, "the gateway answers /healthz 200 on {addr}");
     let answer = post(addr, &[], b"{}").await;
     assert_error(&answer, 400, "InvalidArgument");
-    let mut child = child;
-    let _ = Command::new("kill")
-        .args(["-s", "TERM", &child.id().to_string()])
-        .status();
-    let status = child.wait().unwrap();
+    let status = child.stop();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_the_broker_fails_waiting_requests_with_503_and_the_gateway_reconnects() {
-    let a = amqp("reconnect");
+    let a = Queues::new("gw.reconnect");
     let gw = Running::connected(&settings(&a, 60)).await;
     let (conn, _ch) = stuck_consumer(&a).await;
     let waiting = tokio::spawn({
@@ -735,23 +708,8 @@ async fn losing_the_broker_fails_waiting_requests_with_503_and_the_gateway_recon
         "the job is enqueued and waited for"
     );
     // Close the gateway's connection from the broker side (its name holds the queue name).
-    let list = Command::new("rabbitmqctl")
-        .args(["list_connections", "-q", "pid", "client_properties"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&list.stdout);
-    let pid = text
-        .lines()
-        .find(|l| l.contains("liveness gateway pid") && l.contains(&a.job_queue))
-        .and_then(|l| l.split_whitespace().next())
-        .expect("the gateway's connection is listed")
-        .to_string();
     let started = Instant::now();
-    let closed = Command::new("rabbitmqctl")
-        .args(["close_connection", &pid, "test: broker-side close"])
-        .status()
-        .unwrap();
-    assert!(closed.success());
+    close_connection(&["liveness gateway pid", &a.job_queue]);
     let answer = waiting.await.unwrap();
     assert_error(&answer, 503, "Unavailable");
     assert!(
@@ -767,5 +725,4 @@ async fn losing_the_broker_fails_waiting_requests_with_503_and_the_gateway_recon
     assert_eq!(health.status, 200);
     let _ = conn.close(200, "bye".into()).await;
     gw.stop().await;
-    cleanup(&a).await;
 }

@@ -4,32 +4,26 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::broker::{
+    LivenessProcess, Queues, channel, close_connection, consumer, message_count, spawn_worker,
+    worker_command,
+};
 use futures_lite::StreamExt;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel};
 use liveness::api::LivenessDetectionResponse;
-use liveness::config::{AmqpSettings, AuthSettings, Settings, WorkerSettings};
+use liveness::config::{AmqpSettings, AuthSettings, WorkerSettings};
+use liveness::queue::broker::{Reply, header};
 use liveness::queue::client::{JobOptions, enqueue};
 use liveness::queue::job::{JobContext, Scorer};
 use liveness::queue::worker::Worker;
 use liveness::{ScoreError, telemetry};
 use tokio::sync::{Semaphore, watch};
-
-const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-fn amqp(prefix: &str) -> AmqpSettings {
-    let id = format!("test.{prefix}.{}", uuid::Uuid::new_v4().simple());
-    let mut a = Settings::defaults().unwrap().amqp.renamed(&id);
-    a.url = URL.into();
-    a.reconnect_initial_ms = 100;
-    a.reconnect_max_ms = 1000;
-    a
-}
 
 fn no_auth() -> AuthSettings {
     AuthSettings {
@@ -52,13 +46,30 @@ impl Scorer for FaultyEngine {
     }
 }
 
+/// A worker in this process; dropped without [`InProcess::stop`] (a failing test), its task is
+/// aborted, so that it does not declare the test's queues again once they are removed.
 struct InProcess {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 fn start_worker(amqp: &AmqpSettings, auth: AuthSettings) -> InProcess {
-    let metrics = telemetry::Metrics::new().unwrap();
+    start_worker_with(amqp, auth, telemetry::Metrics::new().unwrap())
+}
+
+/// An in-process worker (2 scoring threads, the engine with its fault switch) that counts into
+/// `metrics`.
+fn start_worker_with(
+    amqp: &AmqpSettings,
+    auth: AuthSettings,
+    metrics: Arc<telemetry::Metrics>,
+) -> InProcess {
     let worker = Worker {
         amqp: Arc::new(amqp.clone()),
         worker: WorkerSettings {
@@ -78,38 +89,10 @@ fn start_worker(amqp: &AmqpSettings, auth: AuthSettings) -> InProcess {
 }
 
 impl InProcess {
-    async fn stop(self) {
+    async fn stop(mut self) {
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(40), self.task).await;
+        let _ = tokio::time::timeout(Duration::from_secs(40), &mut self.task).await;
     }
-}
-
-async fn channel() -> (Connection, Channel) {
-    let conn = Connection::connect(URL, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
-    (conn, ch)
-}
-
-async fn cleanup(a: &AmqpSettings) {
-    let (conn, ch) = channel().await;
-    liveness::queue::topology::remove(&ch, a).await;
-    let _ = conn.close(200, "bye".into()).await;
-}
-
-fn header_str(h: &FieldTable, name: &str) -> Option<String> {
-    h.inner()
-        .iter()
-        .find(|(k, _)| k.as_str() == name)
-        .map(|(_, v)| match v {
-            AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-            AMQPValue::LongInt(i) => i.to_string(),
-            other => format!("{other:?}"),
-        })
 }
 
 /// Publishes a raw job (declaring the topology first) and returns its job id.
@@ -157,27 +140,16 @@ async fn collect_results(
     liveness::queue::topology::declare(&ch, a).await.unwrap();
     // Manual acks: results the broker pushed beyond the `n` taken here go back to the queue
     // when the connection closes, instead of being lost as with no_ack.
-    let mut consumer = ch
-        .basic_consume(
-            a.results_queue.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consumer(&ch, &a.results_queue).await;
     let mut out = Vec::new();
     let end = tokio::time::Instant::now() + timeout;
     while out.len() < n {
         match tokio::time::timeout_at(end, consumer.next()).await {
             Ok(Some(Ok(d))) => {
                 d.acker.ack(BasicAckOptions::default()).await.unwrap();
-                let h = d.properties.headers().clone().unwrap_or_default();
-                let id = header_str(&h, "jobid").unwrap_or_default();
-                let status = header_str(&h, "status-code")
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                out.push((id, status, d.data));
+                let reply = Reply::from_delivery(&d.properties, d.data);
+                let id = reply.header(header::JOBID).unwrap_or_default();
+                out.push((id, reply.status, reply.body));
             }
             _ => break,
         }
@@ -196,7 +168,7 @@ fn json(v: &[u8]) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_and_two_image_jobs_answer_like_score_with_the_bws_headers() {
-    let a = amqp("match");
+    let a = Queues::new("match");
     let w = start_worker(&a, no_auth());
     for (names, tags) in [
         (&["bioid/challenge_right_1.png"][..], &[][..]),
@@ -216,23 +188,14 @@ async fn one_and_two_image_jobs_answer_like_score_with_the_bws_headers() {
         assert_eq!(reply.status, 200);
         let expected = serde_json::to_value(common::engine().score_json(&body).unwrap()).unwrap();
         assert_eq!(json(&reply.body), expected, "same body as `liveness score`");
+        assert_eq!(reply.header("jobid").as_deref(), Some(job_id.as_str()));
+        assert_eq!(reply.header("reference-number").as_deref(), Some("REF-42"));
         assert_eq!(
-            header_str(&reply.headers, "jobid").as_deref(),
-            Some(job_id.as_str())
-        );
-        assert_eq!(
-            header_str(&reply.headers, "reference-number").as_deref(),
-            Some("REF-42")
-        );
-        assert_eq!(
-            header_str(&reply.headers, "bws-version").as_deref(),
+            reply.header("bws-version").as_deref(),
             Some(env!("CARGO_PKG_VERSION"))
         );
-        assert_eq!(
-            header_str(&reply.headers, "status-code").as_deref(),
-            Some("200")
-        );
-        let date = header_str(&reply.headers, "date").unwrap();
+        assert_eq!(reply.header("status-code").as_deref(), Some("200"));
+        let date = reply.header("date").unwrap();
         assert!(
             chrono::DateTime::parse_from_rfc2822(&date).is_ok(),
             "RFC 1123 date: {date}"
@@ -243,12 +206,11 @@ async fn one_and_two_image_jobs_answer_like_score_with_the_bws_headers() {
     assert_eq!(results.len(), 2);
     assert!(results.iter().all(|(_, s, _)| *s == 200));
     w.stop().await;
-    cleanup(&a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_jobs_get_their_status_and_the_worker_goes_on() {
-    let a = amqp("bad");
+    let a = Queues::new("bad");
     let w = start_worker(&a, no_auth());
     let (conn, ch) = channel().await;
     let deadline = |v: &str| {
@@ -346,12 +308,11 @@ async fn bad_jobs_get_their_status_and_the_worker_goes_on() {
     }
     let _ = conn.close(200, "bye".into()).await;
     w.stop().await;
-    cleanup(&a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_auth_only_a_valid_token_is_scored() {
-    let a = amqp("auth");
+    let a = Queues::new("auth");
     let auth = AuthSettings {
         enabled: true,
         keys: common::TEST_KEY.into(),
@@ -402,47 +363,18 @@ async fn with_auth_only_a_valid_token_is_scored() {
         }
     }
     w.stop().await;
-    cleanup(&a).await;
 }
 
-/// A worker process of the real binary, configured for the test's queues.
-fn spawn_worker(a: &AmqpSettings, threads: usize, prefetch: u16) -> Child {
-    worker_command(a, threads, prefetch).spawn().unwrap()
-}
-
-/// The command line of a worker process for the test's queues, to adjust before spawning.
-fn worker_command(a: &AmqpSettings, threads: usize, prefetch: u16) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liveness"));
-    cmd.arg("worker")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .envs(a.env_vars())
-        .env("LIVENESS__AMQP__PREFETCH", prefetch.to_string())
-        .env("LIVENESS__AMQP__RECONNECT_INITIAL_MS", "100")
-        .env("LIVENESS__WORKER__THREADS", threads.to_string())
-        .env("LIVENESS__TELEMETRY__METRICS_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    cmd
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args(["-s", sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
-fn peak_rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+/// A worker process with `threads` scoring threads and this prefetch (0: twice the threads).
+fn spawn_sized(a: &AmqpSettings, threads: usize, prefetch: u16) -> LivenessProcess {
+    let (threads, prefetch) = (threads.to_string(), prefetch.to_string());
+    spawn_worker(
+        a,
+        &[
+            ("LIVENESS__WORKER__THREADS", threads.as_str()),
+            ("LIVENESS__AMQP__PREFETCH", prefetch.as_str()),
+        ],
+    )
 }
 
 async fn publish_many(a: &AmqpSettings, body: &[u8], n: usize) -> HashSet<String> {
@@ -455,30 +387,20 @@ async fn publish_many(a: &AmqpSettings, body: &[u8], n: usize) -> HashSet<String
     ids
 }
 
-async fn queue_depth(a: &AmqpSettings) -> u32 {
-    let (conn, ch) = channel().await;
-    let q = liveness::queue::topology::inspect(&ch, a.job_queue.as_str())
-        .await
-        .unwrap();
-    let _ = conn.close(200, "bye".into()).await;
-    q.message_count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_loses_no_job() {
-    let a = amqp("kill");
+    let a = Queues::new("kill");
     let body = image_job(
         &["bioid/challenge_right_1.png", "bioid/challenge_right_2.png"],
         &["right"],
     );
     let ids = publish_many(&a, &body, 12).await;
-    let mut first = spawn_worker(&a, 1, 12);
+    let first = spawn_sized(&a, 1, 12);
     // Wait for the first result: the worker then holds unacked jobs (prefetch 12).
     let early = collect_results(&a, 1, Duration::from_secs(60)).await;
     assert_eq!(early.len(), 1, "the first worker answered a job");
-    signal(&first, "KILL");
-    let _ = first.wait();
-    let mut second = spawn_worker(&a, 2, 4);
+    first.end("KILL");
+    let second = spawn_sized(&a, 2, 4);
     let mut answered: HashSet<String> = early.into_iter().map(|(id, _, _)| id).collect();
     let end = Instant::now() + Duration::from_secs(120);
     while answered.len() < ids.len() && Instant::now() < end {
@@ -487,34 +409,32 @@ async fn a_killed_worker_loses_no_job() {
             answered.insert(id);
         }
     }
-    signal(&second, "TERM");
-    let _ = second.wait();
+    second.stop();
     assert_eq!(answered, ids, "every job got a result (duplicates allowed)");
-    assert_eq!(queue_depth(&a).await, 0);
-    cleanup(&a).await;
+    assert_eq!(message_count(&a.job_queue).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_burst_answers_every_received_job() {
-    let a = amqp("term");
+    let a = Queues::new("term");
     let body = image_job(&["bioid/photo.png", "bioid/photo.png"], &[]);
     let ids = publish_many(&a, &body, 30).await;
     // JSON logs at debug: the worker logs "job received" with the job id for every delivery
     // its code sees, which is what "every job received" means here. (The `redelivered` flag of
     // what stays queued cannot tell: the broker also flags messages it had pushed towards the
     // cancelled consumer that never reached the worker's code.)
-    let mut w = worker_command(&a, 2, 8)
-        .env("RUST_LOG", "warn,liveness::queue::worker=debug")
-        .env("LIVENESS__TELEMETRY__LOG_FORMAT", "json")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = w.stderr.take().unwrap();
+    let mut w = LivenessProcess::spawn(
+        worker_command(&a)
+            .env("LIVENESS__AMQP__PREFETCH", "8")
+            .env("RUST_LOG", "warn,liveness::queue::worker=debug")
+            .env("LIVENESS__TELEMETRY__LOG_FORMAT", "json")
+            .stderr(Stdio::piped()),
+    );
+    let stderr = w.take_stderr().unwrap();
     let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     let early = collect_results(&a, 1, Duration::from_secs(60)).await;
     assert_eq!(early.len(), 1);
-    signal(&w, "TERM");
-    let status = w.wait().unwrap();
+    let status = w.stop();
     assert!(status.success(), "clean exit: {status:?}");
     let log = log.join().unwrap();
     let received: HashSet<String> = log
@@ -568,13 +488,12 @@ async fn sigterm_during_a_burst_answers_every_received_job() {
         "answered {} + left in the queue {left} = every job",
         answered.len()
     );
-    cleanup(&a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_reconnects_after_the_broker_closes_its_connection() {
-    let a = amqp("reconnect");
-    let mut w = spawn_worker(&a, 2, 4);
+    let a = Queues::new("reconnect");
+    let w = spawn_sized(&a, 2, 4);
     let body = image_job(&["bioid/photo.png"], &[]);
     let before = publish_many(&a, &body, 2).await;
     assert_eq!(
@@ -582,43 +501,25 @@ async fn the_worker_reconnects_after_the_broker_closes_its_connection() {
         2
     );
     // Close the worker's connection from the broker side.
-    let list = Command::new("rabbitmqctl")
-        .args(["list_connections", "-q", "pid", "client_properties"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&list.stdout);
-    let pid = text
-        .lines()
-        .find(|l| l.contains(&format!("liveness worker pid {}", w.id())))
-        .and_then(|l| l.split_whitespace().next())
-        .expect("the worker's connection is listed")
-        .to_string();
-    let closed = Command::new("rabbitmqctl")
-        .args(["close_connection", &pid, "test: broker-side close"])
-        .status()
-        .unwrap();
-    assert!(closed.success());
+    close_connection(&[&format!("liveness worker pid {}", w.id())]);
     // Jobs published while it is away are all answered after it reconnects.
     let during = publish_many(&a, &body, 5).await;
     let results = collect_results(&a, 5, Duration::from_secs(60)).await;
     let got: HashSet<String> = results.into_iter().map(|(id, _, _)| id).collect();
     assert_eq!(got, during);
     assert!(before.is_disjoint(&during));
-    signal(&w, "TERM");
-    let _ = w.wait();
-    cleanup(&a).await;
+    w.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_jobs_are_all_answered_with_bounded_memory() {
-    let a = amqp("thousand");
+    let a = Queues::new("thousand");
     let body = image_job(&["bioid/photo.png"], &[]);
     let ids = publish_many(&a, &body, 1000).await;
-    let mut w = spawn_worker(&a, 2, 0);
+    let w = spawn_sized(&a, 2, 0);
     let results = collect_results(&a, 1000, Duration::from_secs(300)).await;
-    let peak = peak_rss_kb(w.id());
-    signal(&w, "TERM");
-    let _ = w.wait();
+    let peak = telemetry::peak_rss(w.id());
+    w.stop();
     let got: Vec<String> = results.iter().map(|(id, _, _)| id.clone()).collect();
     let unique: HashSet<String> = got.iter().cloned().collect();
     assert_eq!(unique, ids, "every job answered");
@@ -628,13 +529,16 @@ async fn a_thousand_jobs_are_all_answered_with_bounded_memory() {
         "exactly once each (no redelivery happened)"
     );
     assert!(results.iter().all(|(_, s, _)| *s == 200));
-    assert_eq!(queue_depth(&a).await, 0, "nothing left in the job queue");
-    let peak = peak.expect("peak RSS of the worker");
+    assert_eq!(
+        message_count(&a.job_queue).await,
+        0,
+        "nothing left in the job queue"
+    );
+    let peak_mb = peak.expect("peak RSS of the worker") / (1024 * 1024);
     // Measured here: 145 MB (2 scoring threads, prefetch 4); 400 MB is the budget of the
     // performance issue.
-    eprintln!("worker peak RSS after 1000 jobs: {} MB", peak / 1024);
-    assert!(peak < 400 * 1024, "peak RSS {} MB", peak / 1024);
-    cleanup(&a).await;
+    eprintln!("worker peak RSS after 1000 jobs: {peak_mb} MB");
+    assert!(peak_mb < 400, "peak RSS {peak_mb} MB");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -642,22 +546,14 @@ async fn a_job_that_keeps_killing_its_consumer_ends_in_the_dead_letter_queue() {
     // A consumer that dies with the job unacked (channel closed, as when a worker process is
     // killed) makes the broker redeliver it; past the delivery limit it is dead-lettered
     // instead of looping forever.
-    let a = amqp("poison");
+    let a = Queues::new("poison");
     let (conn, ch) = channel().await;
     let id = publish_raw(&ch, &a, b"{\"poison\":true}", FieldTable::default(), None).await;
     let mut deliveries = 0;
     for _ in 0..(a.delivery_limit + 3) {
         let c = conn.create_channel().await.unwrap();
         c.basic_qos(1, BasicQosOptions::default()).await.unwrap();
-        let mut consumer = c
-            .basic_consume(
-                a.job_queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let mut consumer = consumer(&c, &a.job_queue).await;
         match tokio::time::timeout(Duration::from_secs(2), consumer.next()).await {
             Ok(Some(Ok(_))) => deliveries += 1,
             _ => break,
@@ -686,12 +582,11 @@ async fn a_job_that_keeps_killing_its_consumer_ends_in_the_dead_letter_queue() {
         Some(id.as_str())
     );
     let _ = conn.close(200, "bye".into()).await;
-    cleanup(&a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_health_endpoints() {
-    let a = amqp("metrics");
+    let a = Queues::new("metrics");
     let metrics = telemetry::Metrics::new().unwrap();
     let addr = telemetry::serve("127.0.0.1:0", metrics.clone())
         .await
@@ -712,21 +607,7 @@ async fn metrics_and_health_endpoints() {
         get("/healthz").await.starts_with("HTTP/1.1 503"),
         "not ready before consuming"
     );
-    let worker = Worker {
-        amqp: Arc::new(a.clone()),
-        worker: WorkerSettings {
-            threads: 1,
-            drain_seconds: 10,
-        },
-        ctx: Arc::new(JobContext {
-            scorer: Arc::new(FaultyEngine),
-            auth: no_auth(),
-            permits: Arc::new(Semaphore::new(1)),
-            metrics: metrics.clone(),
-        }),
-    };
-    let (stop, rx) = watch::channel(false);
-    let task = tokio::spawn(async move { worker.run(rx).await });
+    let w = start_worker_with(&a, no_auth(), metrics.clone());
     let body = image_job(&["bioid/photo.png"], &[]);
     let opts = JobOptions {
         wait: Some(Duration::from_secs(60)),
@@ -758,11 +639,9 @@ async fn metrics_and_health_endpoints() {
     );
     assert!(text.contains("liveness_scoring_seconds_count 2"), "{text}");
     assert!(text.contains("liveness_jobs_in_flight 0"), "{text}");
-    let _ = stop.send(true);
-    let _ = task.await;
+    w.stop().await;
     assert!(
         get("/healthz").await.starts_with("HTTP/1.1 503"),
         "not ready after shutdown"
     );
-    cleanup(&a).await;
 }

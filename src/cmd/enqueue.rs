@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::anyhow;
+use chrono::{DateTime, Utc};
 use liveness::config::Settings;
 use liveness::queue::client::{JobOptions, enqueue};
 
@@ -36,10 +38,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
     let opts = JobOptions {
         reference_number: args.reference_number.clone(),
         token: args.token.clone(),
-        deadline: args.deadline_seconds.map(|s| {
-            chrono::Utc::now()
-                + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
-        }),
+        deadline: args.deadline_seconds.map(deadline_in).transpose()?,
         wait: args.wait.then(|| Duration::from_secs(args.timeout)),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -59,4 +58,14 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// The deadline `seconds` from now; an error, not an overflow, when that is past what a date
+/// can hold.
+fn deadline_in(seconds: u64) -> anyhow::Result<DateTime<Utc>> {
+    i64::try_from(seconds)
+        .ok()
+        .and_then(chrono::Duration::try_seconds)
+        .and_then(|d| Utc::now().checked_add_signed(d))
+        .ok_or_else(|| anyhow!("--deadline-seconds {seconds} is too far in the future"))
 }

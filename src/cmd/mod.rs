@@ -1,7 +1,6 @@
 //! One module per subcommand, and what they share.
 pub mod enqueue;
 pub mod gateway;
-pub mod loadtest;
 pub mod score;
 pub mod worker;
 

@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::AppState;
-use super::reply::{BrokerError, Job};
+use super::reply::BrokerError;
 use super::validate;
 use crate::api;
-use crate::queue::client::Reply;
+use crate::queue::broker::{Job, Reply, header, rfc1123};
 
 /// A refusal by the gateway itself: the BWS status and why.
 #[derive(Debug, Clone)]
@@ -73,6 +73,34 @@ impl Ticket {
             received: Utc::now(),
         }
     }
+
+    /// BWS's response headers for this request, as REST headers or gRPC metadata: `jobid`,
+    /// `bws-version`, `reference-number` (when given) and `date`. A result's own values win
+    /// over the gateway's, as the worker set them for this job (its `date` is when it received
+    /// the job).
+    pub fn bws_headers(&self, reply: Option<&Reply>) -> Vec<(&'static str, String)> {
+        let from_reply = |name: &str| reply.and_then(|r| r.header(name));
+        let mut headers = vec![
+            (
+                header::JOBID,
+                from_reply(header::JOBID).unwrap_or_else(|| self.job_id.clone()),
+            ),
+            (
+                header::BWS_VERSION,
+                from_reply(header::BWS_VERSION).unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
+            ),
+        ];
+        if let Some(r) =
+            from_reply(header::REFERENCE_NUMBER).or_else(|| self.reference_number.clone())
+        {
+            headers.push((header::REFERENCE_NUMBER, r));
+        }
+        headers.push((
+            header::DATE,
+            from_reply(header::DATE).unwrap_or_else(|| rfc1123(self.received)),
+        ));
+        headers
+    }
 }
 
 /// The token check, when auth is on; the same function the worker calls.
@@ -123,11 +151,10 @@ pub async fn run(
     let deadline = ticket.received
         + chrono::Duration::from_std(budget).unwrap_or_else(|_| chrono::Duration::seconds(30));
     let job = Job {
-        id: &ticket.job_id,
-        body,
         reference_number: ticket.reference_number.as_deref(),
         authorization,
-        deadline,
+        deadline: Some(deadline),
+        ..Job::new(&ticket.job_id, body)
     };
     let mut pending = broker.submit(&job).await?;
     // Past the deadline a worker answers 408 itself; the grace lets that answer arrive.

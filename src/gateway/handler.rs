@@ -30,15 +30,11 @@ use tracing::{Instrument, info, info_span};
 use super::AppState;
 use super::dispatch::{self, Refusal, Ticket};
 use crate::api::{self, ErrorBody};
-use crate::queue::client::Reply;
-use crate::queue::envelope::rfc1123;
+use crate::queue::broker::{CONTENT_TYPE as JSON, Reply, header};
 
 /// Every status the endpoint answers with: its own refusals and the statuses a worker's
 /// result can carry. The OpenAPI document must describe each (a test checks it).
 pub const STATUS_CODES: &[u16] = &[200, 400, 401, 408, 413, 500, 503];
-
-/// The request header echoed in the answer and passed to the worker, as in BWS.
-pub const REFERENCE_NUMBER: &str = "reference-number";
 
 /// A refusal as HTTP answers it: the status of its code, or 413 for a request too large; and
 /// whether the connection is closed after it (a body that was not read to its end).
@@ -76,24 +72,14 @@ fn set_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
 }
 
 impl Answer {
-    /// A response with the BWS headers; the result's own values win over the gateway's, as
-    /// the worker set them for this job (its `date` is when it received the job).
+    /// A response with the BWS headers ([`Ticket::bws_headers`]).
     fn response(&self, status: StatusCode, body: Vec<u8>, reply: Option<&Reply>) -> Response {
-        let from_reply = |name: &str| reply.and_then(|r| r.header(name));
         let mut response = (status, body).into_response();
         let h = response.headers_mut();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let job_id = from_reply("jobid").unwrap_or_else(|| self.ticket.job_id.clone());
-        set_header(h, "jobid", &job_id);
-        let version = from_reply("bws-version").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into());
-        set_header(h, "bws-version", &version);
-        if let Some(r) =
-            from_reply(REFERENCE_NUMBER).or_else(|| self.ticket.reference_number.clone())
-        {
-            set_header(h, REFERENCE_NUMBER, &r);
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+        for (name, value) in self.ticket.bws_headers(reply) {
+            set_header(h, name, &value);
         }
-        let date = from_reply("date").unwrap_or_else(|| rfc1123(self.ticket.received));
-        set_header(h, "date", &date);
         response
     }
 
@@ -140,7 +126,8 @@ pub(super) async fn livenessdetection(
         ticket: Ticket::new(
             request
                 .headers()
-                .get(REFERENCE_NUMBER)
+                // The request header echoed in the answer and passed to the worker, as in BWS.
+                .get(header::REFERENCE_NUMBER)
                 .and_then(|v| v.to_str().ok()),
         ),
     };

@@ -11,22 +11,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures_lite::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::options::ConfirmSelectOptions;
+use lapin::{Channel, Connection};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::config::AmqpSettings;
-use crate::queue::client::Reply;
-
-/// The pseudo-queue of direct reply-to: consumed (no-ack) before the first publish, named in
-/// `reply_to` of every job; the broker routes the result straight to this channel.
-pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+use crate::queue::broker::{
+    self, DIRECT_REPLY_TO, Job, Reply, SessionEnd, accepted, consume_results, publish_job,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -38,18 +34,6 @@ pub enum BrokerError {
     NotAccepted,
     #[error("the connection to the broker was lost before the result arrived")]
     Lost,
-}
-
-/// What a job carries besides its body (the wire contract's job headers).
-#[derive(Debug, Clone)]
-pub struct Job<'a> {
-    /// `message_id` and `correlation_id`.
-    pub id: &'a str,
-    pub body: &'a [u8],
-    pub reference_number: Option<&'a str>,
-    /// The request's `Authorization` header, forwarded so that the worker checks it too.
-    pub authorization: Option<&'a str>,
-    pub deadline: DateTime<Utc>,
 }
 
 /// The live connection: the channel jobs are published on and replies arrive on, and the
@@ -111,12 +95,6 @@ impl Pending<'_> {
             Err(_) => Ok(None),
         }
     }
-}
-
-/// How a session with the broker ended.
-enum SessionEnd {
-    Shutdown,
-    Lost(String),
 }
 
 impl Broker {
@@ -194,7 +172,8 @@ impl Broker {
     }
 
     /// Registers the job, then publishes it and waits for the broker's confirm. Registering
-    /// first means a result that comes back fast is never missed.
+    /// first means a result that comes back fast is never missed. The result comes back by
+    /// direct reply-to, whatever `job.reply_to` says.
     pub async fn submit(&self, job: &Job<'_>) -> Result<Pending<'_>, BrokerError> {
         let session = self.current()?;
         let (tx, rx) = oneshot::channel();
@@ -204,24 +183,14 @@ impl Broker {
             id: job.id.to_string(),
             rx,
         };
-        let confirm = session
-            .channel
-            .basic_publish(
-                "".into(),
-                self.amqp.job_queue.as_str().into(),
-                // Mandatory: a job queue that does not exist returns the job instead of
-                // swallowing it.
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..Default::default()
-                },
-                job.body,
-                job_properties(job),
-            )
+        let job = Job {
+            reply_to: Some(DIRECT_REPLY_TO),
+            ..*job
+        };
+        let confirm = publish_job(&session.channel, &self.amqp.job_queue, &job)
             .await?
             .await?;
-        // An unroutable mandatory message is acked *with* the returned message attached.
-        if !matches!(confirm, lapin::Confirmation::Ack(None)) {
+        if !accepted(&confirm) {
             return Err(BrokerError::NotAccepted);
         }
         Ok(pending)
@@ -259,66 +228,33 @@ impl Broker {
     /// Keeps a connection until `shutdown` turns true (or its sender is dropped): reconnects
     /// with capped exponential backoff and jitter, like the worker.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let initial = self.amqp.reconnect_initial_ms.max(1);
-        let mut delay = initial;
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let started = Instant::now();
-            match self.serve_session(&mut shutdown).await {
-                Ok(SessionEnd::Shutdown) => break,
-                Ok(SessionEnd::Lost(reason)) => warn!(%reason, "lost the broker"),
-                Err(e) => warn!(error = %e, "cannot reach the broker"),
-            }
-            self.disconnect();
-            if started.elapsed() > Duration::from_secs(30) {
-                delay = initial;
-            }
-            let wait = Duration::from_millis(delay + fastrand::u64(0..=delay / 2));
-            info!(wait_ms = wait.as_millis() as u64, "reconnecting");
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => break,
-            }
-            delay = (delay * 2).min(self.amqp.reconnect_max_ms.max(1));
-        }
+        broker::session::run(&self.amqp, &*self, &mut shutdown).await;
+        self.disconnect();
+    }
+}
+
+impl broker::Session for Broker {
+    fn role(&self) -> &'static str {
+        "gateway"
+    }
+
+    fn down(&self) {
         self.disconnect();
     }
 
-    async fn serve_session(
+    async fn serve(
         &self,
+        conn: Connection,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<SessionEnd, lapin::Error> {
-        let name = format!(
-            "liveness gateway pid {} ({})",
-            std::process::id(),
-            self.amqp.job_queue
-        );
-        let conn = Arc::new(
-            Connection::connect(
-                &self.amqp.url,
-                ConnectionProperties::default().with_connection_name(name.into()),
-            )
-            .await?,
-        );
+        let conn = Arc::new(conn);
         let channel = conn.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
         // Direct reply-to requires the consumer to exist, with no-ack, before any publish
         // that names it.
-        let mut replies = channel
-            .basic_consume(
-                DIRECT_REPLY_TO.into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        let mut replies = consume_results(&channel, DIRECT_REPLY_TO).await?;
         *lock(&self.session) = Some(Session {
             conn: conn.clone(),
             channel,
@@ -339,55 +275,5 @@ impl Broker {
         self.disconnect();
         let _ = conn.close(200, "gateway session over".into()).await;
         Ok(end)
-    }
-}
-
-/// Properties of a job: the wire contract's, with the reply coming back by direct reply-to.
-fn job_properties(job: &Job<'_>) -> BasicProperties {
-    let mut headers = FieldTable::default();
-    let text = |v: &str| AMQPValue::LongString(v.into());
-    headers.insert(
-        ShortString::from("deadline"),
-        text(&job.deadline.to_rfc3339()),
-    );
-    if let Some(r) = job.reference_number {
-        headers.insert(ShortString::from("reference-number"), text(r));
-    }
-    if let Some(a) = job.authorization {
-        headers.insert(ShortString::from("authorization"), text(a));
-    }
-    BasicProperties::default()
-        .with_message_id(job.id.into())
-        .with_correlation_id(job.id.into())
-        .with_reply_to(DIRECT_REPLY_TO.into())
-        .with_content_type("application/json".into())
-        .with_delivery_mode(2)
-        .with_timestamp(u64::try_from(Utc::now().timestamp()).unwrap_or(0))
-        .with_headers(headers)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::queue::envelope::JobMeta;
-
-    #[test]
-    fn the_worker_reads_what_the_gateway_writes() {
-        let deadline = Utc::now() + chrono::Duration::seconds(30);
-        let job = Job {
-            id: "0b6f8a4e-55b5-4a43-9d2f-4b2f1e7b0c11",
-            body: b"{}",
-            reference_number: Some("REF-1"),
-            authorization: Some("Bearer abc"),
-            deadline,
-        };
-        let meta = JobMeta::from_delivery(&job_properties(&job), job.body);
-        assert_eq!(meta.job_id, job.id);
-        assert_eq!(meta.correlation_id.as_deref(), Some(job.id));
-        assert_eq!(meta.reply_to.as_deref(), Some(DIRECT_REPLY_TO));
-        assert_eq!(meta.reference_number.as_deref(), Some("REF-1"));
-        assert_eq!(meta.authorization.as_deref(), Some("Bearer abc"));
-        let read = meta.deadline.expect("a deadline").expect("readable");
-        assert_eq!(read.timestamp_millis(), deadline.timestamp_millis());
     }
 }

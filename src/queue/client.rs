@@ -5,12 +5,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_lite::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
-};
-use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
 
+use super::broker::{self, Job, Reply, accepted, consume_results, publish_job};
 use super::topology;
 use crate::config::AmqpSettings;
 
@@ -36,59 +34,13 @@ pub struct JobOptions {
     pub wait: Option<Duration>,
 }
 
-/// A result as the client sees it.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    /// The `status-code` header; 0 when it is missing or unreadable.
-    pub status: u16,
-    pub headers: FieldTable,
-    pub body: Vec<u8>,
-}
-
-impl Reply {
-    /// Reads a result message (the properties of `envelope::result_properties`).
-    pub fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Reply {
-        let headers = props.headers().clone().unwrap_or_default();
-        let status = headers
-            .inner()
-            .iter()
-            .find(|(k, _)| k.as_str() == "status-code")
-            .and_then(|(_, v)| match v {
-                AMQPValue::LongInt(i) => u16::try_from(*i).ok(),
-                AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).parse().ok(),
-                _ => None,
-            })
-            .unwrap_or(0);
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    /// A text header of the result, e.g. `jobid`.
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .inner()
-            .iter()
-            .find(|(k, _)| k.as_str().eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| match v {
-                AMQPValue::LongString(s) => {
-                    Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
-                }
-                AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
-                _ => None,
-            })
-    }
-}
-
 /// Publishes one job body; returns its job id and, when asked to wait, the result.
 pub async fn enqueue(
     amqp: &AmqpSettings,
     body: &[u8],
     opts: &JobOptions,
 ) -> Result<(String, Option<Reply>), ClientError> {
-    let conn = Connection::connect(&amqp.url, ConnectionProperties::default()).await?;
+    let conn = broker::connect(amqp, "enqueue").await?;
     let channel = conn.create_channel().await?;
     // Declaring the topology makes sure the job is not published into nowhere when no worker
     // has started yet.
@@ -99,12 +51,6 @@ pub async fn enqueue(
     let job_id = uuid::Uuid::new_v4().to_string();
 
     let mut replies = None;
-    let mut props = BasicProperties::default()
-        .with_message_id(job_id.as_str().into())
-        .with_correlation_id(job_id.as_str().into())
-        .with_content_type("application/json".into())
-        .with_delivery_mode(2)
-        .with_timestamp(u64::try_from(Utc::now().timestamp()).unwrap_or(0));
     if opts.wait.is_some() {
         // A private, server-named queue that disappears with this connection.
         let q = channel
@@ -118,58 +64,22 @@ pub async fn enqueue(
                 FieldTable::default(),
             )
             .await?;
-        let consumer = channel
-            .basic_consume(
-                q.name().clone(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        props = props.with_reply_to(q.name().clone());
-        replies = Some(consumer);
+        let consumer = consume_results(&channel, q.name().as_str()).await?;
+        replies = Some((q.name().to_string(), consumer));
     }
-    let mut headers = FieldTable::default();
-    if let Some(r) = &opts.reference_number {
-        headers.insert(
-            ShortString::from("reference-number"),
-            AMQPValue::LongString(r.as_str().into()),
-        );
-    }
-    if let Some(t) = &opts.token {
-        headers.insert(
-            ShortString::from("authorization"),
-            AMQPValue::LongString(format!("Bearer {t}").into()),
-        );
-    }
-    if let Some(d) = opts.deadline {
-        headers.insert(
-            ShortString::from("deadline"),
-            AMQPValue::LongString(d.to_rfc3339().into()),
-        );
-    }
-    let props = props.with_headers(headers);
-    let confirm = channel
-        .basic_publish(
-            "".into(),
-            amqp.job_queue.as_str().into(),
-            BasicPublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
-            body,
-            props,
-        )
-        .await?
-        .await?;
-    // An unroutable mandatory message is acked *with* the returned message attached.
-    if !matches!(confirm, lapin::Confirmation::Ack(None)) {
+    let authorization = opts.token.as_ref().map(|t| format!("Bearer {t}"));
+    let job = Job {
+        reply_to: replies.as_ref().map(|(queue, _)| queue.as_str()),
+        reference_number: opts.reference_number.as_deref(),
+        authorization: authorization.as_deref(),
+        deadline: opts.deadline,
+        ..Job::new(&job_id, body)
+    };
+    let confirm = publish_job(&channel, &amqp.job_queue, &job).await?.await?;
+    if !accepted(&confirm) {
         return Err(ClientError::NotAccepted);
     }
-    let Some(mut consumer) = replies else {
+    let Some((_, mut consumer)) = replies else {
         let _ = conn.close(200, "done".into()).await;
         return Ok((job_id, None));
     };

@@ -8,7 +8,7 @@ use std::time::Instant;
 use chrono::Utc;
 use tokio::sync::Semaphore;
 
-use super::envelope::{JobMeta, JobResult};
+use super::broker::{JobMeta, JobResult};
 use crate::api::{ErrorBody, LivenessDetectionResponse, StatusCode};
 use crate::config::AuthSettings;
 use crate::pipeline::{Engine, ScoreError};

@@ -1,8 +1,9 @@
-//! The AMQP side: topology, job envelope, the consume loop with confirmed results, and the
-//! enqueue client. It sees the pipeline only through [`job::Scorer`].
+//! The AMQP side: the broker contract and connection ([`broker`]), the topology, the consume
+//! loop with confirmed results, and the enqueue client. It sees the pipeline only through
+//! [`job::Scorer`].
 
+pub mod broker;
 pub mod client;
-pub mod envelope;
 pub mod job;
 pub mod topology;
 pub mod worker;

@@ -11,69 +11,20 @@ use std::time::Duration;
 use futures_lite::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
-    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    ConfirmSelectOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties};
+use lapin::{Channel, Connection};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::envelope::{JobMeta, JobResult, result_properties};
+use super::broker::{self, JobMeta, PublishError, Session, SessionEnd, publish_result};
 use super::job::JobContext;
 use super::topology;
 use crate::config::{AmqpSettings, WorkerSettings};
-
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    #[error("AMQP: {0}")]
-    Amqp(#[from] lapin::Error),
-    #[error("the broker refused (nacked) the result")]
-    Nacked,
-}
-
-/// Publishes a result to the results exchange (routing key = status code) and, when the job
-/// asked for it, to its `reply_to` queue, and waits for the broker to confirm both.
-pub async fn publish_result(
-    channel: &Channel,
-    amqp: &AmqpSettings,
-    meta: &JobMeta,
-    result: &JobResult,
-) -> Result<(), PublishError> {
-    let props = result_properties(meta, result);
-    let mut pending = vec![
-        channel
-            .basic_publish(
-                amqp.results_exchange.as_str().into(),
-                result.status.to_string().into(),
-                BasicPublishOptions::default(),
-                &result.body,
-                props.clone(),
-            )
-            .await?,
-    ];
-    if let Some(reply_to) = &meta.reply_to {
-        pending.push(
-            channel
-                .basic_publish(
-                    "".into(),
-                    reply_to.as_str().into(),
-                    BasicPublishOptions::default(),
-                    &result.body,
-                    props,
-                )
-                .await?,
-        );
-    }
-    for confirm in pending {
-        if !confirm.await?.is_ack() {
-            return Err(PublishError::Nacked);
-        }
-    }
-    Ok(())
-}
 
 /// Answers one delivery: handle, publish confirmed, then ack.
 async fn process(
@@ -128,12 +79,6 @@ async fn process(
     .await
 }
 
-/// How a session with the broker ended.
-enum SessionEnd {
-    Shutdown,
-    Lost(String),
-}
-
 pub struct Worker {
     pub amqp: Arc<AmqpSettings>,
     pub worker: WorkerSettings,
@@ -152,48 +97,24 @@ impl Worker {
     /// Runs until `shutdown` turns true: reconnects with capped exponential backoff and
     /// jitter whenever the broker goes away.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
-        let mut delay = self.amqp.reconnect_initial_ms.max(1);
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            let started = Instant::now();
-            match self.session(&mut shutdown).await {
-                Ok(SessionEnd::Shutdown) => return,
-                Ok(SessionEnd::Lost(reason)) => warn!(%reason, "lost the broker"),
-                Err(e) => warn!(error = %e, "cannot reach the broker"),
-            }
-            self.ctx.metrics.set_ready(false);
-            // A session that lasted a while was a success: start the backoff again.
-            if started.elapsed() > Duration::from_secs(30) {
-                delay = self.amqp.reconnect_initial_ms.max(1);
-            }
-            let jitter = fastrand::u64(0..=delay / 2);
-            let wait = Duration::from_millis(delay + jitter);
-            info!(wait_ms = wait.as_millis() as u64, "reconnecting");
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => return,
-            }
-            delay = (delay * 2).min(self.amqp.reconnect_max_ms.max(1));
-        }
+        broker::session::run(&self.amqp, self, &mut shutdown).await;
+    }
+}
+
+impl Session for Worker {
+    fn role(&self) -> &'static str {
+        "worker"
     }
 
-    async fn session(
+    fn down(&self) {
+        self.ctx.metrics.set_ready(false);
+    }
+
+    async fn serve(
         &self,
+        conn: Connection,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<SessionEnd, lapin::Error> {
-        // The connection name shows in the management UI and `rabbitmqctl list_connections`.
-        let name = format!(
-            "liveness worker pid {} ({})",
-            std::process::id(),
-            self.amqp.job_queue
-        );
-        let conn = Connection::connect(
-            &self.amqp.url,
-            ConnectionProperties::default().with_connection_name(name.into()),
-        )
-        .await?;
         let consume = conn.create_channel().await?;
         let publisher = conn.create_channel().await?;
         topology::declare(&consume, &self.amqp).await?;

@@ -1,25 +1,12 @@
-//! The gateway and worker processes as the gateway tests run them: the real RabbitMQ on
-//! 127.0.0.1:5672, private queue names per test (so tests run in parallel), the real binary.
+//! The gateway as the gateway tests run it: in-process, on ephemeral ports, over a test's own
+//! queues ([`super::broker::Queues`]).
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lapin::{Channel, Connection, ConnectionProperties};
 use liveness::config::{AmqpSettings, Settings};
 use liveness::gateway::Gateway;
 use tokio::sync::watch;
-
-pub const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-pub fn amqp(prefix: &str) -> AmqpSettings {
-    let id = format!("test.gw.{prefix}.{}", uuid::Uuid::new_v4().simple());
-    let mut a = Settings::defaults().unwrap().amqp.renamed(&id);
-    a.url = URL.into();
-    a.reconnect_initial_ms = 100;
-    a.reconnect_max_ms = 1000;
-    a
-}
 
 pub fn settings(a: &AmqpSettings, deadline_seconds: u64) -> Settings {
     let mut s = Settings::defaults().unwrap();
@@ -75,43 +62,4 @@ impl Running {
             .expect("the gateway stops")
             .unwrap();
     }
-}
-
-/// A worker process of the real binary, configured for the test's queues.
-pub fn spawn_worker(a: &AmqpSettings, env: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liveness"));
-    cmd.arg("worker")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .envs(a.env_vars())
-        .env("LIVENESS__AMQP__RECONNECT_INITIAL_MS", "100")
-        .env("LIVENESS__WORKER__THREADS", "2")
-        .env("LIVENESS__TELEMETRY__METRICS_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().unwrap()
-}
-
-pub fn stop_process(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-s", "TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-}
-
-pub async fn channel() -> (Connection, Channel) {
-    let conn = Connection::connect(URL, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    (conn, ch)
-}
-
-pub async fn cleanup(a: &AmqpSettings) {
-    let (conn, ch) = channel().await;
-    liveness::queue::topology::remove(&ch, a).await;
-    let _ = conn.close(200, "bye".into()).await;
 }

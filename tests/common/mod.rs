@@ -82,6 +82,7 @@ pub fn load_rgb(name: &str) -> image::RgbImage {
         .to_rgb8()
 }
 pub mod attacks;
+pub mod broker;
 pub mod captures;
 pub mod composites;
 pub mod gateway;

@@ -10,7 +10,7 @@ use tonic::{Code, Status};
 use super::proto;
 use crate::api;
 use crate::gateway::dispatch::Ticket;
-use crate::queue::client::Reply;
+use crate::queue::broker::Reply;
 
 /// The job body of a gRPC request: what a REST client would have sent (camelCase JSON).
 pub fn job_body(request: proto::LivenessDetectionRequest) -> Result<Vec<u8>, Status> {
@@ -60,31 +60,14 @@ fn result_code(status: u16, name: Option<&str>) -> Code {
     })
 }
 
-/// BWS's response metadata: `jobid`, `bws-version`, `reference-number` (when given) and
-/// `date`; the result's own values win over the gateway's, as for REST.
+/// BWS's response metadata ([`Ticket::bws_headers`]).
 pub fn metadata(ticket: &Ticket, reply: Option<&Reply>) -> MetadataMap {
-    let from_reply = |name: &str| reply.and_then(|r| r.header(name));
     let mut md = MetadataMap::new();
-    let mut put = |name: &'static str, value: String| {
+    for (name, value) in ticket.bws_headers(reply) {
         if let Ok(v) = MetadataValue::try_from(value.as_str()) {
             md.insert(name, v);
         }
-    };
-    put(
-        "jobid",
-        from_reply("jobid").unwrap_or_else(|| ticket.job_id.clone()),
-    );
-    put(
-        "bws-version",
-        from_reply("bws-version").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
-    );
-    if let Some(r) = from_reply("reference-number").or_else(|| ticket.reference_number.clone()) {
-        put("reference-number", r);
     }
-    put(
-        "date",
-        from_reply("date").unwrap_or_else(|| crate::queue::envelope::rfc1123(ticket.received)),
-    );
     md
 }
 

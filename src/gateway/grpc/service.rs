@@ -10,6 +10,7 @@ use super::convert;
 use super::proto;
 use crate::gateway::AppState;
 use crate::gateway::dispatch::{self, Ticket};
+use crate::queue::broker::header;
 
 pub struct BwsService {
     state: Arc<AppState>,
@@ -33,8 +34,8 @@ impl proto::BioIdWebService for BwsService {
         &self,
         request: Request<proto::LivenessDetectionRequest>,
     ) -> Result<Response<proto::LivenessDetectionResponse>, Status> {
-        let ticket = Ticket::new(text(&request, "reference-number"));
-        let authorization = text(&request, "authorization").map(str::to_string);
+        let ticket = Ticket::new(text(&request, header::REFERENCE_NUMBER));
+        let authorization = text(&request, header::AUTHORIZATION).map(str::to_string);
         let span = info_span!(
             "grpc",
             jobid = %ticket.job_id,

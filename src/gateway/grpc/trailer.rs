@@ -15,7 +15,7 @@ use tonic::body::Body;
 use tonic::server::NamedService;
 use tower::Service;
 
-const JOBID: &str = "jobid";
+use crate::queue::broker::header::JOBID;
 
 /// A service whose successful answers get their `jobid` header copied into the trailers.
 #[derive(Clone)]

@@ -1,16 +1,30 @@
-//! `liveness loadtest`: end-to-end throughput and latency through the real broker, and the
-//! scoring alone on the same cores, on a realistic job mix.
+//! `liveness-loadtest`: end-to-end throughput and latency through the real broker, and the
+//! scoring alone on the same cores, on a realistic job mix (docs/performance.md).
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::Parser;
 use liveness::config::Settings;
-use liveness::loadtest::mix::{self, MixKind};
-use liveness::loadtest::{Report, broker, scoring};
+use liveness_loadtest::mix::{self, MixKind};
+use liveness_loadtest::{Report, endtoend, scoring};
 
-#[derive(clap::Args)]
-pub struct Args {
+#[derive(Parser)]
+#[command(
+    name = "liveness-loadtest",
+    version,
+    about = "Measures throughput and latency through the broker with `liveness worker` processes, and of the scoring alone"
+)]
+struct Args {
+    /// Extra configuration file (TOML) for this program and the workers it starts, layered
+    /// over config/default.toml; environment variables LIVENESS__SECTION__KEY override both.
+    #[arg(long, env = "LIVENESS_CONFIG")]
+    config: Option<PathBuf>,
+    /// The `liveness` binary to run the workers with; default: the one next to this program.
+    #[arg(long, env = "LIVENESS_BIN")]
+    liveness: Option<PathBuf>,
     /// Jobs per run (after a warm-up of one job per template and scoring thread).
     #[arg(long, default_value_t = 200)]
     jobs: usize,
@@ -43,14 +57,30 @@ pub struct Args {
     timeout: u64,
 }
 
-pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("liveness-loadtest: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let config = args.config.as_deref();
     let settings = Settings::load(config)?;
-    let exe = std::env::current_exe().context("locating the liveness binary")?;
+    // Only the end-to-end runs start workers; the scoring alone needs no binary.
+    let exe = if args.scoring_only && !args.suite {
+        PathBuf::new()
+    } else {
+        endtoend::locate_liveness(args.liveness.as_deref())?
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let spec = |label: String, workers: usize, jobs: usize, rate: Option<f64>| broker::Spec {
+    let spec = |label: String, workers: usize, jobs: usize, rate: Option<f64>| endtoend::Spec {
         label,
         exe: exe.clone(),
         config: config.map(Path::to_path_buf),
@@ -73,21 +103,21 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         let n = args.jobs;
         show(scoring::run(&settings, &pairs, n, 1)?.labelled("pairs: scoring only, 1 thread"));
         show(scoring::run(&settings, &pairs, n, 2)?.labelled("pairs: scoring only, 2 threads"));
-        show(runtime.block_on(broker::run(
+        show(runtime.block_on(endtoend::run(
             &spec("pairs: broker, 1 worker".into(), 1, n, None),
             &pairs,
         ))?);
-        show(runtime.block_on(broker::run(
+        show(runtime.block_on(endtoend::run(
             &spec("pairs: broker, 2 workers".into(), 2, n, None),
             &pairs,
         ))?);
-        let burst = runtime.block_on(broker::run(
+        let burst = runtime.block_on(endtoend::run(
             &spec("mix: broker, 2 workers".into(), 2, n, None),
             &all,
         ))?;
         let rate = 0.7 * burst.jobs_per_second;
         show(burst);
-        show(runtime.block_on(broker::run(
+        show(runtime.block_on(endtoend::run(
             &spec(
                 format!("mix: broker, 2 workers, paced {rate:.1}/s"),
                 2,
@@ -116,7 +146,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
                     .map(|r| format!(", paced {r}/s"))
                     .unwrap_or_default()
             );
-            show(runtime.block_on(broker::run(
+            show(runtime.block_on(endtoend::run(
                 &spec(label, args.workers, args.jobs, args.rate),
                 &templates,
             ))?);

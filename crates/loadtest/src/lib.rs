@@ -1,13 +1,14 @@
-//! `liveness loadtest`: throughput and latency of the whole service, measured against the real
-//! broker with real worker processes, and of the scoring alone on the same cores.
+//! `liveness-loadtest`: throughput and latency of the whole service, measured against the real
+//! broker with real `liveness worker` processes, and of the scoring alone on the same cores. A
+//! tool of its own, beside the product: the `liveness` binary does not carry it.
 //!
-//! The job mix is built before the clock starts ([`mix`]); [`broker`] starts worker processes
+//! The job mix is built before the clock starts ([`mix`]); [`endtoend`] starts worker processes
 //! on private queues, publishes the jobs (all at once, or paced at a fixed rate) and times each
 //! job from its publication to its result; [`scoring`] runs the same bodies through the engine
 //! in-process, which is the ceiling that the queue, JSON, base64 and publishing overheads are
-//! measured against.
+//! measured against. [`procstat`] reads CPU time from `/proc` and finds the broker there.
 
-pub mod broker;
+pub mod endtoend;
 pub mod mix;
 pub mod procstat;
 pub mod scoring;
@@ -24,10 +25,14 @@ pub enum LoadtestError {
     Amqp(#[from] lapin::Error),
     #[error("starting a worker process: {0}")]
     Spawn(std::io::Error),
+    #[error(
+        "the liveness binary {path}: {problem} (build it with `cargo build --release --bin liveness`, or name it with --liveness)"
+    )]
+    Liveness { path: String, problem: String },
     #[error("{0}")]
     Workers(String),
     #[error("models: {0}")]
-    Models(#[from] crate::models::ModelError),
+    Models(#[from] liveness::models::ModelError),
 }
 
 /// What one load-test run measured.

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
+use liveness::api::{ImageData, LivenessDetectionRequest};
 
-use super::LoadtestError;
-use crate::api::{ImageData, LivenessDetectionRequest};
+use crate::LoadtestError;
 
 /// Which jobs the mix holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,28 +1,28 @@
-//! End to end through the broker: worker processes of this binary on private queues, a
-//! publisher, and a consumer of the results that times every job.
+//! End to end through the broker: `liveness worker` processes on private queues, a publisher,
+//! and a consumer of the results that times every job.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::options::ConfirmSelectOptions;
+use lapin::{Channel, Connection};
+use liveness::config::AmqpSettings;
+use liveness::queue::broker::{self, Job, Reply, accepted, consume_results, header, publish_job};
+use liveness::queue::topology;
+use liveness::telemetry::peak_rss;
 
-use super::mix::JobTemplate;
-use super::{LoadtestError, Percentiles, Report, ms, procstat};
-use crate::config::AmqpSettings;
-use crate::queue::client::Reply;
-use crate::queue::topology;
+use crate::mix::JobTemplate;
+use crate::{LoadtestError, Percentiles, Report, ms, procstat};
 
 /// One end-to-end run.
 #[derive(Debug, Clone)]
 pub struct Spec {
     pub label: String,
-    /// The `liveness` binary the workers run.
+    /// The `liveness` binary the workers run ([`locate_liveness`]).
     pub exe: PathBuf,
     /// A configuration file the workers load (`--config`), if any.
     pub config: Option<PathBuf>,
@@ -36,6 +36,39 @@ pub struct Spec {
     pub rate: Option<f64>,
     /// Give up waiting for results after this long.
     pub timeout: Duration,
+}
+
+/// The `liveness` binary: `explicit` when given, else the one next to this program's own
+/// executable (where cargo puts both, and where both are installed). It must run and say it is
+/// `liveness`, so that a wrong path fails here rather than after waiting for workers.
+pub fn locate_liveness(explicit: Option<&Path>) -> Result<PathBuf, LoadtestError> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_exe()
+            .map_err(|e| LoadtestError::Liveness {
+                path: "next to liveness-loadtest".into(),
+                problem: format!("cannot locate this program: {e}"),
+            })?
+            .with_file_name(format!("liveness{}", std::env::consts::EXE_SUFFIX)),
+    };
+    let problem = |problem: String| LoadtestError::Liveness {
+        path: path.display().to_string(),
+        problem,
+    };
+    let out = Command::new(&path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| problem(e.to_string()))?;
+    let version = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !version.starts_with("liveness ") {
+        return Err(problem(format!(
+            "`--version` answered {:?} ({})",
+            version.trim(),
+            out.status
+        )));
+    }
+    Ok(path)
 }
 
 /// Worker processes that are stopped (SIGTERM, then SIGKILL) when dropped.
@@ -93,7 +126,7 @@ pub async fn run(spec: &Spec, templates: &[JobTemplate]) -> Result<Report, Loadt
     let amqp = spec
         .amqp
         .renamed(&format!("loadtest.{}", uuid::Uuid::new_v4().simple()));
-    let conn = Connection::connect(&amqp.url, ConnectionProperties::default()).await?;
+    let conn = broker::connect(&amqp, "loadtest").await?;
     let ch = conn.create_channel().await?;
     topology::declare(&ch, &amqp).await?;
     let outcome = drive(spec, &amqp, &conn, &ch, templates).await;
@@ -131,24 +164,14 @@ async fn drive(
     let received: Arc<Mutex<HashMap<String, (Instant, u16)>>> = Arc::default();
     let (count_tx, mut count) = tokio::sync::watch::channel(0usize);
     let results_ch = conn.create_channel().await?;
-    let mut results = results_ch
-        .basic_consume(
-            amqp.results_queue.as_str().into(),
-            "loadtest".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
+    let mut results = consume_results(&results_ch, &amqp.results_queue).await?;
     let collector = {
         let received = received.clone();
         tokio::spawn(async move {
             while let Some(Ok(d)) = results.next().await {
                 let now = Instant::now();
                 let reply = Reply::from_delivery(&d.properties, Vec::new());
-                let id = reply.header("jobid").unwrap_or_default();
+                let id = reply.header(header::JOBID).unwrap_or_default();
                 let status = reply.status;
                 received
                     .lock()
@@ -213,11 +236,7 @@ async fn drive(
         (Some(a), Some(b)) => Some(ms(b.saturating_sub(a))),
         _ => None,
     };
-    let peak_rss = pids
-        .iter()
-        .filter_map(|p| procstat::peak_rss(*p))
-        .max()
-        .unwrap_or(0);
+    let peak_rss = pids.iter().filter_map(|p| peak_rss(*p)).max().unwrap_or(0);
     collector.abort();
     drop(workers);
 
@@ -253,35 +272,23 @@ async fn drive(
     })
 }
 
-/// Publishes one job (persistent, with a fresh job id); returns the id and the pending confirm.
+/// Publishes one job (as every producer does, with a fresh job id); returns the id and the
+/// pending confirm.
 async fn publish(
     ch: &Channel,
     amqp: &AmqpSettings,
     body: &[u8],
 ) -> Result<(String, lapin::PublisherConfirm), LoadtestError> {
     let id = uuid::Uuid::new_v4().to_string();
-    let props = BasicProperties::default()
-        .with_message_id(id.as_str().into())
-        .with_correlation_id(id.as_str().into())
-        .with_content_type("application/json".into())
-        .with_delivery_mode(2);
-    let confirm = ch
-        .basic_publish(
-            "".into(),
-            amqp.job_queue.as_str().into(),
-            BasicPublishOptions::default(),
-            body,
-            props,
-        )
-        .await?;
+    let confirm = publish_job(ch, &amqp.job_queue, &Job::new(&id, body)).await?;
     Ok((id, confirm))
 }
 
 async fn await_confirms(confirms: Vec<lapin::PublisherConfirm>) -> Result<(), LoadtestError> {
     for c in confirms {
-        if !c.await?.is_ack() {
+        if !accepted(&c.await?) {
             return Err(LoadtestError::Workers(
-                "the broker refused (nacked) a job".into(),
+                "the broker did not accept a job (nack or unroutable)".into(),
             ));
         }
     }

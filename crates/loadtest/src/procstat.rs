@@ -1,4 +1,5 @@
-//! CPU time and peak memory of a process, read from Linux's `/proc`.
+//! CPU time of a process, and a process by name, read from Linux's `/proc`. (Peak memory:
+//! [`liveness::telemetry::peak_rss`].)
 
 use std::time::Duration;
 
@@ -29,14 +30,6 @@ pub fn find_process(name: &str) -> Option<u32> {
         })
 }
 
-/// Peak resident set size of a process (`VmHWM`), in bytes.
-pub fn peak_rss(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,7 +44,6 @@ mod tests {
         }
         std::hint::black_box(x);
         assert!(cpu_time(pid).is_some_and(|t| t > Duration::ZERO));
-        assert!(peak_rss(pid).is_some_and(|b| b > 1024 * 1024));
         assert!(cpu_time(u32::MAX).is_none());
         let me = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
         assert!(find_process(me.trim_end()).is_some());

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use super::mix::JobTemplate;
-use super::{LoadtestError, Percentiles, Report, ms, procstat};
-use crate::config::Settings;
-use crate::pipeline::{Engine, ScoreError};
+use liveness::config::Settings;
+use liveness::{Engine, ScoreError};
+
+use crate::mix::JobTemplate;
+use crate::{LoadtestError, Percentiles, Report, ms, procstat};
 
 /// Scores `jobs` bodies (the templates in turn) on `threads` threads.
 pub fn run(
@@ -76,7 +77,7 @@ pub fn run(
         cpu_ms_per_job: cpu / answered.max(1) as f64,
         client_cpu_ms_per_job: None,
         broker_cpu_ms_per_job: None,
-        peak_rss_mb: procstat::peak_rss(pid).unwrap_or(0) as f64 / 1e6,
+        peak_rss_mb: liveness::telemetry::peak_rss(pid).unwrap_or(0) as f64 / 1e6,
         statuses,
     })
 }
