@@ -10,5 +10,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(false)
         .build_server(true)
         .compile_protos(&["Protos/bws.proto", "Protos/bwsmessages.proto"], &["."])?;
+    // The ONNX protobuf (Protos/onnx/onnx.proto, from the `onnx` package): the model loader
+    // rewrites the MiniFASNet graphs (src/models/prelu.rs).
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .compile_protos(&["Protos/onnx/onnx.proto"], &["Protos/onnx"])?;
     Ok(())
 }

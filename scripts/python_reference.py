@@ -9,8 +9,13 @@ pre-processing as the models README (long side <= 640, pad to 32, BGR 0..255; cr
     python3 scripts/python_reference.py ../shared/data/bioid/challenge_right_1.png
 
 Also with --opencv-yunet: OpenCV's own FaceDetectorYN instead of onnxruntime for detection.
+
+With --processes N: the Python peer's throughput instead, N processes (one per core), each
+scoring the given images in turn (decode, detect, texture) for --seconds; prints images/s, the
+figure the service's worker is compared with (docs/performance.md).
 """
 import argparse
+import multiprocessing
 import statistics
 import time
 
@@ -75,13 +80,39 @@ def texture(v2, v1se, img, box):
     return p / 2
 
 
+def peer(args):
+    """One process of the throughput run: how many images it scored in `seconds`."""
+    models, paths, seconds = args
+    yunet = session(f"{models}/yunet_s_dynamic.onnx")
+    v2, v1se = session(f"{models}/minifasnet_v2.onnx"), session(f"{models}/minifasnet_v1se.onnx")
+    files = [np.fromfile(p, np.uint8) for p in paths]
+    for data in files:  # warm-up
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        texture(v2, v1se, img, detect(yunet, img))
+    done, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        img = cv2.imdecode(files[done % len(files)], cv2.IMREAD_COLOR)
+        texture(v2, v1se, img, detect(yunet, img))
+        done += 1
+    return done
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("images", nargs="+")
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--models", default="models")
     ap.add_argument("--opencv-yunet", action="store_true")
+    ap.add_argument("--processes", type=int, default=0)
+    ap.add_argument("--seconds", type=float, default=30)
     a = ap.parse_args()
+    if a.processes > 0:
+        t = time.perf_counter()
+        with multiprocessing.Pool(a.processes) as pool:
+            counts = pool.map(peer, [(a.models, a.images, a.seconds)] * a.processes)
+        print(f"{sum(counts)} images in {a.seconds:.0f} s by {a.processes} processes: "
+              f"{sum(counts) / a.seconds:.1f} images/s (wall {time.perf_counter() - t:.0f} s with start-up)")
+        return
     yunet = session(f"{a.models}/yunet_s_dynamic.onnx")
     v2, v1se = session(f"{a.models}/minifasnet_v2.onnx"), session(f"{a.models}/minifasnet_v1se.onnx")
     cv_yunet = cv2.FaceDetectorYN.create(f"{a.models}/yunet_s_dynamic.onnx", "", (320, 320), 0.6) if a.opencv_yunet else None

@@ -186,6 +186,8 @@ pub struct ModelSettings {
     pub dir: PathBuf,
     pub onnxruntime: PathBuf,
     pub intra_threads: usize,
+    /// Rewrite the MiniFASNet graphs' PRelu as Max(x, x·a) at load (exact; see `models::prelu`).
+    pub prelu_as_max: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -89,6 +89,11 @@ impl Engine {
         Ok(Engine { settings, pool })
     }
 
+    /// How many MiniFASNet graphs run with PRelu rewritten as Max (`[models] prelu_as_max`).
+    pub fn prelu_rewritten(&self) -> usize {
+        self.pool.prelu_rewritten()
+    }
+
     pub fn settings(&self) -> &ScoringSettings {
         &self.settings
     }

@@ -5,17 +5,23 @@
 //! runs with `&mut self`, so concurrent jobs each borrow one [`ModelSet`] from a [`ModelPool`]
 //! that holds as many sets as there are scoring threads; the sets are created once per process.
 
+mod prelu;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorRef;
 use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use prelu::{Rewrite, RewriteError, prelu_as_max};
 
 use crate::config::ModelSettings;
 
 /// The manifest committed with the project: file name, sha256, upstream URL.
-pub const MANIFEST: &str = include_str!("../models/manifest.tsv");
+pub const MANIFEST: &str = include_str!("../../models/manifest.tsv");
 
 pub const YUNET: &str = "yunet_s_dynamic.onnx";
 pub const MINIFASNET_V2: &str = "minifasnet_v2.onnx";
@@ -40,6 +46,11 @@ pub enum ModelError {
     NotInManifest { name: String },
     #[error("ONNX Runtime: {0}")]
     Ort(ort::Error),
+    #[error("model {name}: {source}")]
+    Rewrite {
+        name: &'static str,
+        source: RewriteError,
+    },
 }
 
 impl<R> From<ort::Error<R>> for ModelError
@@ -138,19 +149,88 @@ pub struct ModelSet {
 
 /// Verified model bytes, read once and shared by every [`ModelSet`] built from them.
 struct ModelBytes {
+    /// How many of the graphs run with PRelu rewritten (0 to 2).
+    rewritten: usize,
     yunet: Vec<u8>,
     fas_v2: Vec<u8>,
     fas_v1se: Vec<u8>,
 }
 
 impl ModelBytes {
-    fn load(dir: &Path) -> Result<Self, ModelError> {
+    fn load(
+        env: &ort::environment::Environment,
+        settings: &ModelSettings,
+    ) -> Result<Self, ModelError> {
+        let dir = &settings.dir;
+        let fas = |name: &'static str| -> Result<(Vec<u8>, bool), ModelError> {
+            let bytes = read_verified(dir, name)?;
+            if settings.prelu_as_max {
+                faster_minifasnet(env, name, bytes, settings)
+            } else {
+                Ok((bytes, false))
+            }
+        };
+        let (fas_v2, v2_rewritten) = fas(MINIFASNET_V2)?;
+        let (fas_v1se, v1se_rewritten) = fas(MINIFASNET_V1SE)?;
         Ok(ModelBytes {
+            rewritten: usize::from(v2_rewritten) + usize::from(v1se_rewritten),
             yunet: read_verified(dir, YUNET)?,
-            fas_v2: read_verified(dir, MINIFASNET_V2)?,
-            fas_v1se: read_verified(dir, MINIFASNET_V1SE)?,
+            fas_v2,
+            fas_v1se,
         })
     }
+}
+
+/// The MiniFASNet graph with its PRelu nodes rewritten ([`prelu_as_max`]) when the rewrite
+/// applies and, on a probe input, gives exactly the original's output; else the original.
+/// The flag says which one it is.
+fn faster_minifasnet(
+    env: &ort::environment::Environment,
+    name: &'static str,
+    original: Vec<u8>,
+    settings: &ModelSettings,
+) -> Result<(Vec<u8>, bool), ModelError> {
+    let rewritten =
+        match prelu_as_max(&original).map_err(|source| ModelError::Rewrite { name, source })? {
+            Rewrite::Done { bytes, nodes } => (bytes, nodes),
+            Rewrite::Kept(why) => {
+                warn!(
+                    model = name,
+                    why, "PRelu rewrite not applied; running the published graph"
+                );
+                return Ok((original, false));
+            }
+        };
+    let (bytes, nodes) = rewritten;
+    let before = probe_output(&mut session(env, &original, settings)?)?;
+    let after = probe_output(&mut session(env, &bytes, settings)?)?;
+    if before != after {
+        warn!(
+            model = name,
+            ?before,
+            ?after,
+            "the PRelu rewrite changed the output; running the published graph"
+        );
+        return Ok((original, false));
+    }
+    info!(
+        model = name,
+        nodes, "PRelu rewritten as Max(x, x*a); output identical on the probe"
+    );
+    Ok((bytes, true))
+}
+
+/// The logits of a MiniFASNet graph for a fixed 80x80 input that covers the whole 0..255 range
+/// (a deterministic pattern, so the comparison is reproducible).
+fn probe_output(session: &mut Session) -> Result<Vec<f32>, ModelError> {
+    const SIDE: usize = 80;
+    let input: Vec<f32> = (0..3 * SIDE * SIDE)
+        .map(|i| ((i * 7919 + i / SIDE * 104_729) % 256) as f32)
+        .collect();
+    let tensor = TensorRef::from_array_view(([1usize, 3, SIDE, SIDE], input.as_slice()))?;
+    let outputs = session.run(ort::inputs![tensor])?;
+    let (_, logits) = outputs[0].try_extract_tensor::<f32>()?;
+    Ok(logits.to_vec())
 }
 
 fn session(
@@ -188,6 +268,7 @@ impl ModelSet {
 /// free, so at most `size` jobs run the models at once.
 pub struct ModelPool {
     free: Mutex<Vec<ModelSet>>,
+    prelu_rewritten: usize,
     available: Condvar,
     size: usize,
 }
@@ -195,13 +276,14 @@ pub struct ModelPool {
 impl ModelPool {
     pub fn load(settings: &ModelSettings, size: usize) -> Result<Self, ModelError> {
         let env = environment(settings)?;
-        let bytes = ModelBytes::load(&settings.dir)?;
+        let bytes = ModelBytes::load(&env, settings)?;
         let size = size.max(1);
         let sets = (0..size)
             .map(|_| ModelSet::build(&env, &bytes, settings))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ModelPool {
             free: Mutex::new(sets),
+            prelu_rewritten: bytes.rewritten,
             available: Condvar::new(),
             size,
         })
@@ -209,6 +291,11 @@ impl ModelPool {
 
     pub fn size(&self) -> usize {
         self.size
+    }
+
+    /// How many MiniFASNet graphs run with PRelu rewritten as Max (0 to 2; see [`prelu`]).
+    pub fn prelu_rewritten(&self) -> usize {
+        self.prelu_rewritten
     }
 
     /// Borrows a model set; it goes back to the pool when the guard drops (also on panic).
