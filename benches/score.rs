@@ -20,6 +20,10 @@ fn data_dir() -> &'static Path {
 fn bench(c: &mut Criterion) {
     let settings = Settings::load(None).expect("configuration").scoring;
     let engine = Engine::new(settings.clone(), 1).expect("models (run `make setup`)");
+    // The other configured choice of `[models] prelu_as_max`: the MiniFASNet files as published.
+    let mut published_settings = settings.clone();
+    published_settings.models.prelu_as_max = false;
+    let published = Engine::new(published_settings, 1).expect("models (run `make setup`)");
     for name in IMAGES {
         let bytes = std::fs::read(data_dir().join(name)).expect("test image");
         let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
@@ -33,6 +37,9 @@ fn bench(c: &mut Criterion) {
         group.sample_size(40);
         group.bench_function("score (total)", |b| {
             b.iter(|| engine.score(black_box(&request)).expect("score"))
+        });
+        group.bench_function("score (total, published MiniFASNet graphs)", |b| {
+            b.iter(|| published.score(black_box(&request)).expect("score"))
         });
         group.bench_function("decode (base64 + image)", |b| {
             b.iter(|| {
@@ -74,6 +81,20 @@ fn bench(c: &mut Criterion) {
             })
         });
         drop(models);
+        let mut published_models = published.models();
+        group.bench_function("texture (MiniFASNet pair, published graphs)", |b| {
+            b.iter(|| {
+                texture::score(
+                    &mut published_models,
+                    &decoded.rgb,
+                    det.bbox,
+                    [1.0; 3],
+                    true,
+                )
+                .expect("texture")
+            })
+        });
+        drop(published_models);
         group.finish();
     }
 }
