@@ -37,13 +37,19 @@ mod tests {
     #[test]
     fn reads_this_process() {
         let pid = std::process::id();
-        // Burn a little CPU so the reading cannot be zero on a coarse clock.
+        // Burn CPU until the clock, which counts in ticks of 10 ms, has moved: a fixed amount of
+        // work can be optimised away or finish within one tick. Five seconds of it is a failure.
+        let started = std::time::Instant::now();
         let mut x = 0u64;
-        for i in 0..50_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
+        while !cpu_time(pid).is_some_and(|t| t > Duration::ZERO) {
+            for i in 0..1_000_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "no CPU time read for this busy process"
+            );
         }
-        std::hint::black_box(x);
-        assert!(cpu_time(pid).is_some_and(|t| t > Duration::ZERO));
         assert!(cpu_time(u32::MAX).is_none());
         let me = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
         assert!(find_process(me.trim_end()).is_some());
