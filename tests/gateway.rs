@@ -726,3 +726,19 @@ async fn losing_the_broker_fails_waiting_requests_with_503_and_the_gateway_recon
     let _ = conn.close(200, "bye".into()).await;
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_past_a_day_is_refused_at_start_instead_of_overflowing_per_request() {
+    let a = Queues::new("gw.hugedeadline");
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    for huge in [liveness::gateway::MAX_DEADLINE_SECONDS + 1, u64::MAX] {
+        let refused = liveness::gateway::Gateway::start(&settings(&a, huge), shutdown.clone())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("deadline_seconds = {huge} accepted"));
+        assert!(
+            refused.to_string().contains("deadline_seconds"),
+            "{refused}"
+        );
+    }
+}

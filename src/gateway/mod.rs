@@ -49,7 +49,15 @@ pub enum GatewayError {
     Grpc(#[from] tonic::transport::Error),
     #[error("gateway task: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error(
+        "gateway.deadline_seconds = {0} is more than a day ({MAX_DEADLINE_SECONDS} s); a job's deadline must be a date a worker can read"
+    )]
+    Deadline(u64),
 }
+
+/// The largest `gateway.deadline_seconds`: a day. Far above any client's patience, and far
+/// below what would overflow the job's deadline date or the gateway's timer.
+pub const MAX_DEADLINE_SECONDS: u64 = 86_400;
 
 /// What the handlers share.
 pub struct AppState {
@@ -111,6 +119,9 @@ impl Gateway {
         settings: &Settings,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Gateway, GatewayError> {
+        if settings.gateway.deadline_seconds > MAX_DEADLINE_SECONDS {
+            return Err(GatewayError::Deadline(settings.gateway.deadline_seconds));
+        }
         let (listener, addr) = bind(&settings.gateway.listen).await?;
         let (grpc_listener, grpc_addr) = bind(&settings.gateway.grpc_listen).await?;
         let broker = Broker::new(settings.amqp.clone(), settings.gateway.consumer_check());
