@@ -26,6 +26,9 @@ pub enum MixKind {
     Pairs,
     /// One-image jobs only (passive liveness).
     Single,
+    /// The images of the comparison with the Python peer (`scripts/python_reference.py
+    /// --processes`): the BioID PNG and a nod frame as stored, one-image jobs in turn.
+    Peer,
 }
 
 /// One kind of job of the mix, with its request body.
@@ -110,12 +113,31 @@ const RECIPES: &[Recipe] = &[
     },
 ];
 
+/// [`MixKind::Peer`]: the files the Python peer reads, as they are.
+const PEER_RECIPES: &[Recipe] = &[
+    Recipe {
+        name: "png-1",
+        images: &[File("bioid/challenge_right_1.png")],
+        tag: None,
+    },
+    Recipe {
+        name: "jpeg-1-as-stored",
+        images: &[File("bioid/nod/001.jpg")],
+        tag: None,
+    },
+];
+
 /// Builds the templates of the mix from the images under `data` (the project's test data).
 pub fn build(data: &Path, kind: MixKind) -> Result<Vec<JobTemplate>, LoadtestError> {
-    RECIPES
+    let recipes = if kind == MixKind::Peer {
+        PEER_RECIPES
+    } else {
+        RECIPES
+    };
+    recipes
         .iter()
         .filter(|r| match kind {
-            MixKind::All => true,
+            MixKind::All | MixKind::Peer => true,
             MixKind::Pairs => r.images.len() == 2,
             MixKind::Single => r.images.len() == 1,
         })
