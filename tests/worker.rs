@@ -645,3 +645,21 @@ async fn metrics_and_health_endpoints() {
         "not ready after shutdown"
     );
 }
+
+/// `[amqp] url` with several brokers (a cluster's nodes): the worker and the enqueue client
+/// connect to the first that answers. The first here is down (port 1 refuses at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_several_brokers_the_worker_and_the_client_use_the_first_that_answers() {
+    let a = Queues::new("brokers");
+    let mut listed: AmqpSettings = (*a).clone();
+    listed.url = format!("amqp://guest:guest@127.0.0.1:1/%2f,{}", a.url);
+    let w = start_worker(&listed, no_auth());
+    let body = image_job(&["bioid/challenge_right_1.png"], &[]);
+    let opts = JobOptions {
+        wait: Some(Duration::from_secs(60)),
+        ..Default::default()
+    };
+    let (_, reply) = enqueue(&listed, &body, &opts).await.unwrap();
+    assert_eq!(reply.expect("a reply on reply_to").status, 200);
+    w.stop().await;
+}

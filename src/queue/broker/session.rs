@@ -3,9 +3,9 @@
 //! between. The worker and the gateway run their sessions through [`run`]; the enqueue client
 //! and the load test, which live for one job or one run, call [`connect`] once.
 //!
-//! [`connect`] is the one place where a connection is opened: a list of broker URLs to fail
-//! over between (the nodes of one cluster) belongs there, and [`run`]'s backoff already spaces
-//! the attempts.
+//! [`connect`] is the one place where a connection is opened: it takes the first broker of the
+//! configured list (the nodes of one cluster) that answers, and [`run`]'s backoff spaces the
+//! rounds of attempts.
 
 use std::future::Future;
 use std::time::Duration;
@@ -17,19 +17,75 @@ use tracing::{info, warn};
 
 use crate::config::AmqpSettings;
 
-/// Opens a connection to the broker named `liveness <role> pid <pid> (<job queue>)`, as the
-/// management UI and `rabbitmqctl list_connections` show it.
+/// How long one broker of the list may take to accept a connection before the next is tried:
+/// a node that is down refuses at once, but one cut off by the network would hold the attempt
+/// for the operating system's TCP timeout (minutes).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The broker URLs of `[amqp] url`: one, or several separated by commas (the nodes of one
+/// cluster), in the order given. A comma cannot occur inside an AMQP URL unencoded (`%2C`).
+pub fn broker_urls(url: &str) -> Vec<&str> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
+/// The URL without its password, for the logs.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Opens a connection to the first broker of `[amqp] url` that answers, trying them in order,
+/// named `liveness <role> pid <pid> (<job queue>)` as the management UI and
+/// `rabbitmqctl list_connections` show it. After a loss, [`run`] calls this again, so a worker
+/// whose node went down goes on to the next node of the cluster, where the quorum queue lives on.
 pub async fn connect(amqp: &AmqpSettings, role: &str) -> Result<Connection, lapin::Error> {
     let name = format!(
         "liveness {role} pid {} ({})",
         std::process::id(),
         amqp.job_queue
     );
-    Connection::connect(
-        &amqp.url,
-        ConnectionProperties::default().with_connection_name(name.into()),
-    )
-    .await
+    let properties = ConnectionProperties::default().with_connection_name(name.into());
+    let urls = broker_urls(&amqp.url);
+    let mut last_error = None;
+    for url in &urls {
+        let error = match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Connection::connect(url, properties.clone()),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => {
+                if urls.len() > 1 {
+                    info!(broker = %redacted(url), "connected");
+                }
+                return Ok(conn);
+            }
+            Ok(Err(e)) => e,
+            Err(_) => lapin::Error::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            )),
+        };
+        if urls.len() > 1 {
+            warn!(broker = %redacted(url), %error, "cannot connect; trying the next broker");
+        }
+        last_error = Some(error);
+    }
+    Err(last_error.unwrap_or_else(|| {
+        lapin::Error::from(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "[amqp] url names no broker",
+        ))
+    }))
 }
 
 /// How a session with the broker ended.
@@ -136,6 +192,28 @@ pub async fn run<S: Session>(
 mod tests {
     use super::*;
     use crate::config::Settings;
+
+    #[test]
+    fn several_brokers_are_separated_by_commas_in_order() {
+        assert_eq!(
+            broker_urls("amqp://a:5672/%2f, amqp://b:5672/%2f,,amqp://c/%2f"),
+            ["amqp://a:5672/%2f", "amqp://b:5672/%2f", "amqp://c/%2f"]
+        );
+        assert_eq!(
+            broker_urls("amqp://guest:guest@127.0.0.1:5672/%2f").len(),
+            1
+        );
+        assert!(broker_urls(" , ").is_empty());
+    }
+
+    #[test]
+    fn logs_do_not_show_the_password() {
+        assert_eq!(
+            redacted("amqp://user:s3cret@node-2:5672/%2f"),
+            "amqp://user:***@node-2:5672/%2f"
+        );
+        assert_eq!(redacted("amqp://node-2:5672/%2f"), "amqp://node-2:5672/%2f");
+    }
 
     #[test]
     fn the_backoff_doubles_up_to_its_cap_with_at_most_half_again_of_jitter() {
