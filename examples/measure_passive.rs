@@ -15,6 +15,8 @@ mod attacks;
 mod captures;
 #[path = "../tests/common/composites.rs"]
 mod composites;
+#[path = "../tests/common/images.rs"]
+mod images;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -26,30 +28,11 @@ use liveness::Engine;
 use liveness::config::Settings;
 use liveness::pipeline::{image as pimage, medium, quality, texture};
 
-fn list(dir: &Path, out: &mut Vec<String>, root: &Path) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut v: Vec<_> = rd.flatten().map(|e| e.path()).collect();
-    v.sort();
-    for p in v {
-        if p.is_dir() {
-            list(&p, out, root);
-        } else if matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("jpg" | "jpeg" | "png")
-        ) {
-            out.push(p.strip_prefix(root).unwrap().display().to_string());
-        }
-    }
-}
-
 fn main() -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
     let settings = Settings::load(None)?.scoring;
     let engine = Engine::new(settings.clone(), 2)?;
-    let mut live = Vec::new();
-    list(&root.join("bonafide"), &mut live, &root);
+    let mut live = images::under(&root.join("bonafide"), &root);
     for i in (1..=92).step_by(10) {
         live.push(format!("bioid/nod/{i:03}.jpg"));
     }

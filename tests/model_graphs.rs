@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::{data_dir, read, request};
 use liveness::Engine;
 use liveness::config::Settings;
@@ -25,30 +23,6 @@ fn engine(prelu_as_max: bool) -> Engine {
     Engine::new(settings, 1).expect("models and ONNX Runtime (run `make setup`)")
 }
 
-/// Every JPEG and PNG under `dir`, recursively, sorted.
-fn images(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)
-            .expect("readable data folder")
-            .flatten()
-        {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("jpg" | "jpeg" | "png")
-            ) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn rewritten_graphs_give_the_same_responses_on_every_shared_image() {
     let (fast, published) = (engine(true), engine(false));
@@ -58,17 +32,12 @@ fn rewritten_graphs_give_the_same_responses_on_every_shared_image() {
         "both MiniFASNet graphs rewritten"
     );
     assert_eq!(published.prelu_rewritten(), 0);
-    let files = images(&data_dir());
-    assert!(files.len() > 150, "the shared images are there");
     let root = data_dir();
+    let files = common::images::under(&root, &root);
+    assert!(files.len() > 150, "the shared images are there");
     let mut compared = 0;
-    for path in &files {
-        let name = path
-            .strip_prefix(&root)
-            .unwrap_or(path)
-            .display()
-            .to_string();
-        let req = request(&[(&read(&name), &[])]);
+    for name in &files {
+        let req = request(&[(&read(name), &[])]);
         let (a, b) = (fast.score(&req), published.score(&req));
         assert_eq!(text(&a), text(&b), "{name}");
         compared += 1;

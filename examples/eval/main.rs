@@ -13,6 +13,8 @@ mod attacks;
 mod captures;
 #[path = "../../tests/common/composites.rs"]
 mod composites;
+#[path = "../../tests/common/images.rs"]
+mod images;
 mod passive;
 
 use std::collections::BTreeMap;

@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -24,7 +23,7 @@ use image::RgbImage;
 use liveness::Engine;
 use liveness::api::{ErrorCode, LivenessDetectionResponse, QualityCheck};
 
-use super::{attacks, captures, composites, data_dir, pct, read};
+use super::{attacks, captures, composites, data_dir, images, pct, read};
 
 /// Faces for the composites: several people, lighter and darker skin, studio and webcam.
 const COMPOSITE_FACES: [&str; 6] = [
@@ -155,30 +154,10 @@ fn with_dim_captures(
     Ok(())
 }
 
-fn list_images(dir: &Path, root: &Path, out: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut paths: Vec<_> = rd.flatten().map(|e| e.path()).collect();
-    paths.sort();
-    for p in paths {
-        if p.is_dir() {
-            list_images(&p, root, out);
-        } else if matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("jpg" | "jpeg" | "png")
-        ) && let Ok(rel) = p.strip_prefix(root)
-        {
-            out.push(rel.display().to_string());
-        }
-    }
-}
-
 fn items(engine: &Engine) -> Result<Vec<Item>> {
     let root = data_dir();
     let all_dim: Vec<usize> = (0..captures::standard().len()).collect();
-    let mut live = Vec::new();
-    list_images(&root.join("bonafide"), &root, &mut live);
+    let mut live = images::under(&root.join("bonafide"), &root);
     live.extend((1..=92).step_by(4).map(|i| format!("bioid/nod/{i:03}.jpg")));
     live.extend(
         [

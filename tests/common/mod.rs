@@ -86,6 +86,7 @@ pub mod broker;
 pub mod captures;
 pub mod composites;
 pub mod gateway;
+pub mod images;
 
 /// The image as the pipeline sees it: EXIF orientation applied.
 pub fn decoded_rgb(name: &str) -> image::RgbImage {
