@@ -134,7 +134,7 @@ pub struct Claims {
     #[serde(default)]
     sub: Option<String>,
     #[serde(default)]
-    pub iat: Option<u64>,
+    iat: Option<u64>,
     #[serde(default)]
     aud: Option<Audience>,
 }

@@ -190,7 +190,7 @@ fn faster_minifasnet(
     original: Vec<u8>,
     settings: &ModelSettings,
 ) -> Result<(Vec<u8>, bool), ModelError> {
-    let rewritten =
+    let (bytes, nodes) =
         match prelu_as_max(&original).map_err(|source| ModelError::Rewrite { name, source })? {
             Rewrite::Done { bytes, nodes } => (bytes, nodes),
             Rewrite::Kept(why) => {
@@ -201,7 +201,6 @@ fn faster_minifasnet(
                 return Ok((original, false));
             }
         };
-    let (bytes, nodes) = rewritten;
     let before = probe_output(&mut session(env, &original, settings)?)?;
     let after = probe_output(&mut session(env, &bytes, settings)?)?;
     if before != after {
