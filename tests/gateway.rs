@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,19 +12,19 @@ use std::time::{Duration, Instant};
 use common::broker::{
     LivenessProcess, Queues, channel, close_connection, consumer, message_count, spawn_worker,
 };
-use common::gateway::{Running, settings};
+use common::gateway::{Answer, Running, http, read_answer, request_head, settings};
 use lapin::{Channel, Connection};
 use liveness::config::AmqpSettings;
 use liveness::gateway::LIVENESS_PATH;
 use liveness::gateway::STATUS_CODES;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// A consumer of the job queue that takes jobs and never answers them (a stuck worker).
 async fn stuck_consumer(a: &AmqpSettings) -> (Connection, Channel) {
     let (conn, ch) = channel().await;
-    liveness::queue::topology::declare(&ch, a).await.unwrap();
+    liveness::queue::topology::declare(&conn, a).await.unwrap();
     let consumer = consumer(&ch, &a.job_queue).await;
     // Keep the consumer alive (deliveries pile up unacked) until the channel closes.
     tokio::spawn(async move {
@@ -35,52 +35,6 @@ async fn stuck_consumer(a: &AmqpSettings) -> (Connection, Channel) {
     (conn, ch)
 }
 
-/// An HTTP/1.1 answer as the tests look at it; header names in lower case.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("JSON body ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(String::as_str)
-    }
-}
-
-fn request_head(method: &str, path: &str, headers: &[(&str, &str)], length: usize) -> String {
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n"
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    head
-}
-
-/// A minimal HTTP/1.1 client: one request per connection, `Connection: close`.
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Answer {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(request_head(method, path, headers, body.len()).as_bytes())
-        .await
-        .unwrap();
-    s.write_all(body).await.unwrap();
-    read_answer(s).await
-}
-
 /// A connection whose send buffer is small (32 kB): the body cannot wait in the kernel's
 /// buffers, so writing it to its end needs the gateway to read it, as with a body larger than
 /// those buffers over a real network.
@@ -88,60 +42,6 @@ async fn connect_small_buffer(addr: SocketAddr) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_send_buffer_size(32 * 1024).unwrap();
     socket.connect(addr).await.unwrap()
-}
-
-/// Reads one answer: the head, then `Content-Length` bytes (or up to EOF without it). It does
-/// not wait for EOF when the length is known: a server that refused a body it did not read
-/// may keep the connection open for that body.
-async fn read_answer(mut s: TcpStream) -> Answer {
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 65536];
-    let read = async {
-        loop {
-            if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-                let length = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|n| n.trim().parse::<usize>().ok());
-                if length.is_some_and(|n| raw.len() >= split + 4 + n) {
-                    break;
-                }
-            }
-            // A reset after the answer ends the answer, like EOF.
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => raw.extend_from_slice(&buf[..n]),
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(120), read)
-        .await
-        .expect("an answer within 120 s");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("an HTTP answer: {}", String::from_utf8_lossy(&raw)));
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap();
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if let Some(n) = headers.get("content-length").and_then(|n| n.parse().ok()) {
-        body.truncate(n);
-    }
-    Answer {
-        status,
-        headers,
-        body,
-    }
 }
 
 async fn post(addr: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> Answer {
@@ -464,8 +364,8 @@ async fn without_a_worker_the_answer_is_503_before_the_deadline_and_408_with_a_s
     // No job queue at all, then a queue nobody consumes: 503 at once, nothing enqueued.
     for case in ["no queue", "no consumer"] {
         if case == "no consumer" {
-            let (conn, ch) = channel().await;
-            liveness::queue::topology::declare(&ch, &a).await.unwrap();
+            let (conn, _ch) = channel().await;
+            liveness::queue::topology::declare(&conn, &a).await.unwrap();
             let _ = conn.close(200, "bye".into()).await;
         }
         let started = Instant::now();

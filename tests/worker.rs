@@ -15,7 +15,7 @@ use common::broker::{
 use futures_lite::StreamExt;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel};
+use lapin::{BasicProperties, Channel, Connection};
 use liveness::api::LivenessDetectionResponse;
 use liveness::config::{AmqpSettings, AuthSettings, WorkerSettings};
 use liveness::queue::Worker;
@@ -97,13 +97,14 @@ impl InProcess {
 
 /// Publishes a raw job (declaring the topology first) and returns its job id.
 async fn publish_raw(
+    conn: &Connection,
     ch: &Channel,
     a: &AmqpSettings,
     body: &[u8],
     headers: FieldTable,
     reply_to: Option<&str>,
 ) -> String {
-    liveness::queue::topology::declare(ch, a).await.unwrap();
+    liveness::queue::topology::declare(conn, a).await.unwrap();
     let id = uuid::Uuid::new_v4().to_string();
     let mut props = BasicProperties::default()
         .with_message_id(id.as_str().into())
@@ -137,7 +138,7 @@ async fn collect_results(
     timeout: Duration,
 ) -> Vec<(String, u16, Vec<u8>)> {
     let (conn, ch) = channel().await;
-    liveness::queue::topology::declare(&ch, a).await.unwrap();
+    liveness::queue::topology::declare(&conn, a).await.unwrap();
     // Manual acks: results the broker pushed beyond the `n` taken here go back to the queue
     // when the connection closes, instead of being lost as with no_ack.
     let mut consumer = consumer(&ch, &a.results_queue).await;
@@ -288,7 +289,7 @@ async fn bad_jobs_get_their_status_and_the_worker_goes_on() {
     ];
     let mut ids = HashMap::new();
     for (name, body, headers, status, text) in &cases {
-        let id = publish_raw(&ch, &a, body, headers.clone(), None).await;
+        let id = publish_raw(&conn, &ch, &a, body, headers.clone(), None).await;
         ids.insert(id, (*name, *status, *text));
     }
     let results = collect_results(&a, cases.len(), Duration::from_secs(60)).await;
@@ -381,7 +382,7 @@ async fn publish_many(a: &AmqpSettings, body: &[u8], n: usize) -> HashSet<String
     let (conn, ch) = channel().await;
     let mut ids = HashSet::new();
     for _ in 0..n {
-        ids.insert(publish_raw(&ch, a, body, FieldTable::default(), None).await);
+        ids.insert(publish_raw(&conn, &ch, a, body, FieldTable::default(), None).await);
     }
     let _ = conn.close(200, "bye".into()).await;
     ids
@@ -548,7 +549,15 @@ async fn a_job_that_keeps_killing_its_consumer_ends_in_the_dead_letter_queue() {
     // instead of looping forever.
     let a = Queues::new("poison");
     let (conn, ch) = channel().await;
-    let id = publish_raw(&ch, &a, b"{\"poison\":true}", FieldTable::default(), None).await;
+    let id = publish_raw(
+        &conn,
+        &ch,
+        &a,
+        b"{\"poison\":true}",
+        FieldTable::default(),
+        None,
+    )
+    .await;
     let mut deliveries = 0;
     for _ in 0..(a.delivery_limit + 3) {
         let c = conn.create_channel().await.unwrap();
@@ -661,5 +670,109 @@ async fn with_several_brokers_the_worker_and_the_client_use_the_first_that_answe
     };
     let (_, reply) = enqueue(&listed, &body, &opts).await.unwrap();
     assert_eq!(reply.expect("a reply on reply_to").status, 200);
+    w.stop().await;
+}
+
+/// Declares `queue` durable with `x-queue-type` = `kind` on a channel of its own; the broker's
+/// refusal code (406 when a queue of that name exists as another type), or `None`.
+async fn declare_as(conn: &Connection, queue: &str, kind: &str) -> Option<u16> {
+    let ch = conn.create_channel().await.unwrap();
+    let mut args = FieldTable::default();
+    args.insert(
+        ShortString::from("x-queue-type"),
+        AMQPValue::LongString(kind.into()),
+    );
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    match ch.queue_declare(queue.into(), durable, args).await {
+        Ok(_) => None,
+        Err(e) => match e.kind() {
+            lapin::ErrorKind::ProtocolError(p) => Some(p.get_id()),
+            other => panic!("a broker answer, not {other:?}"),
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_results_and_dead_letter_queues_are_quorum_queues() {
+    // In a cluster, a classic queue lives on one node: results routed to it while that node is
+    // down are dropped although the broker confirms them. Declared by the worker's topology,
+    // each queue of the contract is a quorum queue: declaring it classic is refused.
+    let a = Queues::new("quorum");
+    let (conn, _ch) = channel().await;
+    liveness::queue::topology::declare(&conn, &a).await.unwrap();
+    for q in [&a.job_queue, &a.results_queue, &a.dead_letter_queue] {
+        assert_eq!(declare_as(&conn, q, "classic").await, Some(406), "{q}");
+    }
+    for q in [&a.results_queue, &a.dead_letter_queue] {
+        assert_eq!(declare_as(&conn, q, "quorum").await, None, "{q}");
+    }
+    let _ = conn.close(200, "bye".into()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_results_and_dead_letter_queues_of_an_earlier_install_are_kept_and_used() {
+    // An installation whose results and dead-letter queues were declared classic (as this
+    // service did before) must not stop working after an upgrade: the worker keeps them, and
+    // the results still reach the bookkeeping queue.
+    let a = Queues::new("classic");
+    {
+        let (conn, _ch) = channel().await;
+        for q in [&a.results_queue, &a.dead_letter_queue] {
+            assert_eq!(declare_as(&conn, q, "classic").await, None, "{q}");
+        }
+        let _ = conn.close(200, "bye".into()).await;
+    }
+    let w = start_worker(&a, no_auth());
+    let body = image_job(&["bioid/challenge_right_1.png"], &[]);
+    let opts = JobOptions {
+        wait: Some(Duration::from_secs(60)),
+        ..Default::default()
+    };
+    let (_, reply) = enqueue(&a, &body, &opts).await.unwrap();
+    assert_eq!(reply.expect("a reply on reply_to").status, 200);
+    let results = collect_results(&a, 1, Duration::from_secs(30)).await;
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].1, 200);
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_naming_direct_reply_to_gets_its_result_there_and_on_the_results_queue() {
+    // Producers in other languages often wait with RabbitMQ's direct reply-to; the worker
+    // answers such an address on a connection of its own (DirectReplies).
+    let a = Queues::new("direct");
+    let w = start_worker(&a, no_auth());
+    let (conn, ch) = channel().await;
+    let mut replies =
+        liveness::queue::broker::consume_results(&ch, liveness::queue::broker::DIRECT_REPLY_TO)
+            .await
+            .unwrap();
+    let body = image_job(&["bioid/challenge_right_1.png"], &[]);
+    let id = publish_raw(
+        &conn,
+        &ch,
+        &a,
+        &body,
+        FieldTable::default(),
+        Some(liveness::queue::broker::DIRECT_REPLY_TO),
+    )
+    .await;
+    let d = tokio::time::timeout(Duration::from_secs(60), replies.next())
+        .await
+        .expect("a direct reply within 60 s")
+        .expect("the reply consumer is open")
+        .unwrap();
+    let reply = Reply::from_delivery(&d.properties, d.data);
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        d.properties.message_id().as_ref().map(|m| m.as_str()),
+        Some(id.as_str())
+    );
+    let results = collect_results(&a, 1, Duration::from_secs(30)).await;
+    assert_eq!(results[0].0, id);
+    let _ = conn.close(200, "bye".into()).await;
     w.stop().await;
 }

@@ -6,7 +6,7 @@
 //! - [`handler`]: the REST endpoint (read the body, answer with the BWS headers).
 //! - [`dispatch`]: the checks, enqueue and wait that REST and gRPC share.
 //! - [`validate`]: the JSON shape and image count, without image code.
-//! - [`reply`]: the broker connection, publisher confirms and direct reply-to correlation.
+//! - [`reply`]: the broker connection, publisher confirms, and the reply queue's correlation.
 //! - [`openapi`]: the OpenAPI description served at `/openapi.json`.
 //!
 //! Also `GET /healthz`: 200 while connected to the broker, else 503.

@@ -1,6 +1,13 @@
 //! The gateway's side of the broker: one long-lived connection with one channel that publishes
-//! the jobs (confirmed) and receives their results through RabbitMQ's direct reply-to
-//! (`amq.rabbitmq.reply-to`), so no reply queue is declared per request or per gateway.
+//! the jobs (confirmed) and receives their results on a reply queue of the connection's own
+//! (server-named, exclusive: deleted with the connection), so no queue is declared per request.
+//!
+//! Not RabbitMQ's direct reply-to (`amq.rabbitmq.reply-to`), which it used before: in a cluster,
+//! when the gateway's node goes down, a worker answering one of its jobs would publish to a
+//! direct reply-to address on a node that is down, and RabbitMQ (3.10) then closes the
+//! *worker's* connection with `INTERNAL_ERROR`, with every other job it had in flight (see
+//! `queue::broker::DirectReplies`). A result for an exclusive queue that is gone is merely
+//! unroutable, and dropped.
 //!
 //! A background task ([`Broker::run`]) owns the connection: it consumes the replies and hands
 //! each to the request that waits for it, by correlation id, through a oneshot channel. When the
@@ -13,16 +20,15 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::ConfirmSelectOptions;
+use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::config::AmqpSettings;
-use crate::queue::broker::{
-    self, DIRECT_REPLY_TO, Job, Reply, SessionEnd, accepted, consume_results, publish_job,
-};
+use crate::queue::broker::{self, Job, Reply, SessionEnd, accepted, consume_results, publish_job};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -36,12 +42,14 @@ pub enum BrokerError {
     Lost,
 }
 
-/// The live connection: the channel jobs are published on and replies arrive on, and the
-/// connection itself (for the probe channel of [`Broker::consumer_count`]).
+/// The live connection: the channel jobs are published on and replies arrive on, the reply
+/// queue's name, and the connection itself (for the probe channel of
+/// [`Broker::consumer_count`]).
 #[derive(Clone)]
 struct Session {
     conn: Arc<Connection>,
     channel: Channel,
+    reply_queue: Arc<str>,
 }
 
 /// The consumer count of the job queue as last seen, and the channel used to look. The look
@@ -172,8 +180,8 @@ impl Broker {
     }
 
     /// Registers the job, then publishes it and waits for the broker's confirm. Registering
-    /// first means a result that comes back fast is never missed. The result comes back by
-    /// direct reply-to, whatever `job.reply_to` says.
+    /// first means a result that comes back fast is never missed. The result comes back on the
+    /// session's reply queue, whatever `job.reply_to` says.
     pub async fn submit(&self, job: &Job<'_>) -> Result<Pending<'_>, BrokerError> {
         let session = self.current()?;
         let (tx, rx) = oneshot::channel();
@@ -184,7 +192,7 @@ impl Broker {
             rx,
         };
         let job = Job {
-            reply_to: Some(DIRECT_REPLY_TO),
+            reply_to: Some(&session.reply_queue),
             ..*job
         };
         let confirm = publish_job(&session.channel, &self.amqp.job_queue, &job)
@@ -252,12 +260,24 @@ impl broker::Session for Broker {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        // Direct reply-to requires the consumer to exist, with no-ack, before any publish
-        // that names it.
-        let mut replies = consume_results(&channel, DIRECT_REPLY_TO).await?;
+        // Server-named and exclusive: it lives on the node of this connection and goes with it.
+        let reply_queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        let reply_queue: Arc<str> = reply_queue.name().as_str().into();
+        let mut replies = consume_results(&channel, &reply_queue).await?;
         *lock(&self.session) = Some(Session {
             conn: conn.clone(),
             channel,
+            reply_queue,
         });
         *self.consumers.lock().await = ConsumerCache::default();
         self.connected.send_replace(true);

@@ -44,7 +44,7 @@ pub async fn enqueue(
     let channel = conn.create_channel().await?;
     // Declaring the topology makes sure the job is not published into nowhere when no worker
     // has started yet.
-    topology::declare(&channel, amqp).await?;
+    topology::declare(&conn, amqp).await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;

@@ -6,7 +6,8 @@ use lapin::options::{
     QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{Channel, ExchangeKind, Queue};
+use lapin::{Channel, Connection, ExchangeKind, Queue};
+use tracing::warn;
 
 use crate::config::AmqpSettings;
 
@@ -30,7 +31,22 @@ pub fn job_queue_arguments(cfg: &AmqpSettings) -> FieldTable {
     args
 }
 
-pub async fn declare(channel: &Channel, cfg: &AmqpSettings) -> Result<(), lapin::Error> {
+/// Arguments of the results and dead-letter queues: quorum queues too, so that in a cluster
+/// they survive the loss of the node they were declared on. A classic queue lives on one node:
+/// while that node is down, results routed to it are dropped although the broker confirms
+/// them, and a job acked after that confirm would be lost.
+pub fn replicated_queue_arguments() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert(
+        ShortString::from("x-queue-type"),
+        AMQPValue::LongString("quorum".into()),
+    );
+    args
+}
+
+/// Declares the topology on channels of its own (a refused declaration closes its channel).
+pub async fn declare(conn: &Connection, cfg: &AmqpSettings) -> Result<(), lapin::Error> {
+    let channel = conn.create_channel().await?;
     let durable_exchange = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
@@ -47,13 +63,8 @@ pub async fn declare(channel: &Channel, cfg: &AmqpSettings) -> Result<(), lapin:
             FieldTable::default(),
         )
         .await?;
-    channel
-        .queue_declare(
-            cfg.dead_letter_queue.as_str().into(),
-            durable_queue,
-            FieldTable::default(),
-        )
-        .await?;
+    declare_replicated(conn, &channel, &cfg.dead_letter_queue).await?;
+    let channel = conn.create_channel().await?;
     channel
         .queue_bind(
             cfg.dead_letter_queue.as_str().into(),
@@ -78,13 +89,8 @@ pub async fn declare(channel: &Channel, cfg: &AmqpSettings) -> Result<(), lapin:
             FieldTable::default(),
         )
         .await?;
-    channel
-        .queue_declare(
-            cfg.results_queue.as_str().into(),
-            durable_queue,
-            FieldTable::default(),
-        )
-        .await?;
+    declare_replicated(conn, &channel, &cfg.results_queue).await?;
+    let channel = conn.create_channel().await?;
     // Every status code goes to the bookkeeping queue.
     channel
         .queue_bind(
@@ -95,7 +101,49 @@ pub async fn declare(channel: &Channel, cfg: &AmqpSettings) -> Result<(), lapin:
             FieldTable::default(),
         )
         .await?;
+    let _ = channel.close(200, "declared".into()).await;
     Ok(())
+}
+
+/// Declares `queue` as a durable quorum queue ([`replicated_queue_arguments`]) on `channel`.
+/// A queue of that name declared otherwise before (a classic queue, as earlier versions of
+/// this service declared the results and dead-letter queues) makes the broker refuse with
+/// `PRECONDITION_FAILED` and close `channel`: then the existing queue is kept, checked by a
+/// passive declaration, and a warning says it is not replicated. Deleting it while it is empty
+/// lets the next worker declare it replicated.
+async fn declare_replicated(
+    conn: &Connection,
+    channel: &Channel,
+    queue: &str,
+) -> Result<(), lapin::Error> {
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    match channel
+        .queue_declare(queue.into(), durable, replicated_queue_arguments())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if refused_as_different(&e) => {
+            let check = conn.create_channel().await?;
+            inspect(&check, queue).await?;
+            let _ = check.close(200, "checked".into()).await;
+            warn!(
+                %queue,
+                "the queue exists with other arguments (a classic queue?): kept as it is, but \
+                 it is not replicated, so in a cluster what it holds is unavailable while its \
+                 node is down; delete it while it is empty to have it declared as a quorum queue"
+            );
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The broker's `PRECONDITION_FAILED` (406): a queue of that name exists with other arguments.
+fn refused_as_different(e: &lapin::Error) -> bool {
+    matches!(e.kind(), lapin::ErrorKind::ProtocolError(p) if p.get_id() == 406)
 }
 
 /// Deletes the queues and exchanges of `cfg`, best effort: for private topologies (load tests,

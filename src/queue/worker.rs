@@ -21,7 +21,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::broker::{self, JobMeta, PublishError, Session, SessionEnd, publish_result};
+use super::broker::{
+    self, DirectReplies, JobMeta, PublishError, Session, SessionEnd, publish_result,
+};
 use super::job::JobContext;
 use super::topology;
 use crate::config::{AmqpSettings, WorkerSettings};
@@ -30,6 +32,7 @@ use crate::config::{AmqpSettings, WorkerSettings};
 async fn process(
     mut delivery: Delivery,
     publisher: Channel,
+    direct: Arc<DirectReplies>,
     amqp: Arc<AmqpSettings>,
     ctx: Arc<JobContext>,
 ) {
@@ -46,7 +49,7 @@ async fn process(
         ctx.metrics.in_flight.inc();
         let body = std::mem::take(&mut delivery.data);
         let result = ctx.handle(&meta, body).await;
-        match publish_result(&publisher, &amqp, &meta, &result).await {
+        match publish_result(&publisher, &direct, &amqp, &meta, &result).await {
             Ok(()) => {
                 if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
                     // The result is out; the broker will redeliver and a duplicate follows.
@@ -117,7 +120,7 @@ impl Session for Worker {
     ) -> Result<SessionEnd, lapin::Error> {
         let consume = conn.create_channel().await?;
         let publisher = conn.create_channel().await?;
-        topology::declare(&consume, &self.amqp).await?;
+        topology::declare(&conn, &self.amqp).await?;
         publisher
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
@@ -140,10 +143,12 @@ impl Session for Worker {
         self.ctx.metrics.set_ready(true);
         info!(queue = %self.amqp.job_queue, prefetch = self.prefetch(), "consuming");
         let mut tasks = JoinSet::new();
+        let direct = Arc::new(DirectReplies::new(&self.amqp));
         let spawn = |tasks: &mut JoinSet<()>, d: Delivery| {
             tasks.spawn(process(
                 d,
                 publisher.clone(),
+                direct.clone(),
                 self.amqp.clone(),
                 self.ctx.clone(),
             ));
@@ -164,6 +169,7 @@ impl Session for Worker {
             // Unacked jobs of this connection go back to the queue when it closes; the
             // tasks still running cannot ack them any more, so they are stopped.
             tasks.abort_all();
+            direct.close().await;
             let _ = conn.close(320, "connection lost".into()).await;
             return Ok(SessionEnd::Lost(reason));
         }
@@ -184,6 +190,7 @@ impl Session for Worker {
             );
             tasks.abort_all();
         }
+        direct.close().await;
         let _ = conn.close(200, "shutdown".into()).await;
         info!("stopped");
         Ok(SessionEnd::Shutdown)

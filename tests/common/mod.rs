@@ -84,6 +84,7 @@ pub fn load_rgb(name: &str) -> image::RgbImage {
 pub mod attacks;
 pub mod broker;
 pub mod captures;
+pub mod cluster;
 pub mod composites;
 pub mod gateway;
 pub mod images;

@@ -128,7 +128,7 @@ pub async fn run(spec: &Spec, templates: &[JobTemplate]) -> Result<Report, Loadt
         .renamed(&format!("loadtest.{}", uuid::Uuid::new_v4().simple()));
     let conn = broker::connect(&amqp, "loadtest").await?;
     let ch = conn.create_channel().await?;
-    topology::declare(&ch, &amqp).await?;
+    topology::declare(&conn, &amqp).await?;
     let outcome = drive(spec, &amqp, &conn, &ch, templates).await;
     topology::remove(&ch, &amqp).await;
     let _ = conn.close(200, "loadtest done".into()).await;

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | job | `message_id` | the job id (when absent, one derived from the body: [`derived_job_id`]) |
 //! | job | `correlation_id` | echoed in the result; this crate's producers set the job id |
-//! | job | `reply_to` | a queue that gets the result too (the gateway: [`DIRECT_REPLY_TO`]) |
+//! | job | `reply_to` | a queue that gets the result too (the gateway: its exclusive reply queue; some clients: [`DIRECT_REPLY_TO`]) |
 //! | job | `timestamp` | when it was published (seconds), for the end-to-end latency metric |
 //! | job | header [`header::REFERENCE_NUMBER`] | echoed in the result |
 //! | job | header [`header::AUTHORIZATION`] | `Bearer <JWT>`, checked when auth is on |
@@ -27,15 +27,19 @@
 //!   the worker.
 //! - [`result_message`]: [`result_properties`] and [`publish_result`] for the worker,
 //!   [`consume_results`] and [`Reply`] for whoever reads results.
+//! - [`direct_replies`]: [`DirectReplies`], the worker's separate connection for results sent to
+//!   direct reply-to addresses (why: there).
 //! - [`session`]: [`connect`], and [`session::run`], which keeps a connection with capped
 //!   exponential backoff and jitter.
 
+pub mod direct_replies;
 pub mod job_message;
 pub mod result_message;
 pub mod session;
 
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 
+pub use direct_replies::DirectReplies;
 pub use job_message::{Job, JobMeta, accepted, derived_job_id, job_properties, publish_job};
 pub use result_message::{
     JobResult, PublishError, Reply, consume_results, publish_result, result_properties, rfc1123,
@@ -69,7 +73,8 @@ pub const CONTENT_TYPE: &str = "application/json";
 pub const PERSISTENT: u8 = 2;
 
 /// RabbitMQ's direct reply-to pseudo-queue: consumed (no-ack) before the first publish that
-/// names it in `reply_to`; the broker routes the result straight to that channel.
+/// names it in `reply_to`; the broker routes the result straight to that channel. Producers of
+/// other languages use it; the worker answers such addresses through [`DirectReplies`].
 pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
 
 /// A header by name, without regard to case.

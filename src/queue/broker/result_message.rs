@@ -7,6 +7,7 @@ use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Consumer};
 
+use super::direct_replies::{DirectReplies, is_direct_reply_to};
 use super::job_message::JobMeta;
 use super::{CONTENT_TYPE, PERSISTENT, as_text, find, header, put_text, timestamp_now};
 use crate::config::AmqpSettings;
@@ -58,14 +59,40 @@ pub enum PublishError {
 
 /// Publishes a result to the results exchange (routing key = status code) and, when the job
 /// asked for it, to its `reply_to` queue, and waits for the broker to confirm both (the channel
-/// must be in confirm mode).
+/// must be in confirm mode). A direct reply-to address is answered through `direct` instead,
+/// best effort (see [`DirectReplies`]), at the same time.
 pub async fn publish_result(
     channel: &Channel,
+    direct: &DirectReplies,
     amqp: &AmqpSettings,
     meta: &JobMeta,
     result: &JobResult,
 ) -> Result<(), PublishError> {
     let props = result_properties(meta, result);
+    let (reply_to, direct_reply) = match meta.reply_to.as_deref() {
+        Some(r) if is_direct_reply_to(r) => (None, Some(r)),
+        other => (other, None),
+    };
+    let direct_reply = async {
+        if let Some(r) = direct_reply {
+            direct.send(r, props.clone(), &result.body).await;
+        }
+    };
+    let (confirmed, ()) = tokio::join!(
+        publish_confirmed(channel, amqp, reply_to, props.clone(), result),
+        direct_reply
+    );
+    confirmed
+}
+
+/// The results exchange and an ordinary `reply_to` queue, both confirmed.
+async fn publish_confirmed(
+    channel: &Channel,
+    amqp: &AmqpSettings,
+    reply_to: Option<&str>,
+    props: BasicProperties,
+    result: &JobResult,
+) -> Result<(), PublishError> {
     let mut pending = vec![
         channel
             .basic_publish(
@@ -77,12 +104,12 @@ pub async fn publish_result(
             )
             .await?,
     ];
-    if let Some(reply_to) = &meta.reply_to {
+    if let Some(reply_to) = reply_to {
         pending.push(
             channel
                 .basic_publish(
                     "".into(),
-                    reply_to.as_str().into(),
+                    reply_to.into(),
                     BasicPublishOptions::default(),
                     &result.body,
                     props,
@@ -99,7 +126,7 @@ pub async fn publish_result(
 }
 
 /// Consumes results from `queue` without acks (the broker forgets each one once sent): the
-/// reply queue of the gateway (direct reply-to, which requires no-ack) and of the enqueue
+/// reply queue of the gateway and of the enqueue
 /// client, and the load test's results queue. Read each with [`Reply::from_delivery`].
 pub async fn consume_results(channel: &Channel, queue: &str) -> Result<Consumer, lapin::Error> {
     channel

@@ -45,9 +45,21 @@ fn redacted(url: &str) -> String {
 
 /// Opens a connection to the first broker of `[amqp] url` that answers, trying them in order,
 /// named `liveness <role> pid <pid> (<job queue>)` as the management UI and
-/// `rabbitmqctl list_connections` show it. After a loss, [`run`] calls this again, so a worker
-/// whose node went down goes on to the next node of the cluster, where the quorum queue lives on.
+/// `rabbitmqctl list_connections` show it.
 pub async fn connect(amqp: &AmqpSettings, role: &str) -> Result<Connection, lapin::Error> {
+    connect_from(amqp, role, 0).await.map(|(conn, _)| conn)
+}
+
+/// Like [`connect`], but the round of attempts starts at the broker of index `first` (modulo
+/// the list) and goes round the list once; returns the connection and the index of the broker
+/// that took it. After a loss, [`run`] starts at the broker after the one it lost, so a worker
+/// whose node went down goes on to the next node of the cluster, where the quorum queue lives
+/// on, instead of first knocking again at a node that may still be shutting down.
+async fn connect_from(
+    amqp: &AmqpSettings,
+    role: &str,
+    first: usize,
+) -> Result<(Connection, usize), lapin::Error> {
     let name = format!(
         "liveness {role} pid {} ({})",
         std::process::id(),
@@ -56,7 +68,8 @@ pub async fn connect(amqp: &AmqpSettings, role: &str) -> Result<Connection, lapi
     let properties = ConnectionProperties::default().with_connection_name(name.into());
     let urls = broker_urls(&amqp.url);
     let mut last_error = None;
-    for url in &urls {
+    for index in (0..urls.len()).map(|k| (first + k) % urls.len()) {
+        let url = urls[index];
         let error = match tokio::time::timeout(
             CONNECT_TIMEOUT,
             Connection::connect(url, properties.clone()),
@@ -67,7 +80,7 @@ pub async fn connect(amqp: &AmqpSettings, role: &str) -> Result<Connection, lapi
                 if urls.len() > 1 {
                     info!(broker = %redacted(url), "connected");
                 }
-                return Ok(conn);
+                return Ok((conn, index));
             }
             Ok(Err(e)) => e,
             Err(_) => lapin::Error::from(std::io::Error::new(
@@ -161,13 +174,19 @@ pub async fn run<S: Session>(
     shutdown: &mut watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::new(amqp);
+    // Where the next round of connection attempts starts in the broker list.
+    let mut first = 0;
     loop {
         if *shutdown.borrow() {
             return;
         }
         let started = Instant::now();
-        let end = match connect(amqp, session.role()).await {
-            Ok(conn) => session.serve(conn, shutdown).await,
+        let end = match connect_from(amqp, session.role(), first).await {
+            Ok((conn, index)) => {
+                // Whatever ends this session, the next round begins with the next broker.
+                first = index + 1;
+                session.serve(conn, shutdown).await
+            }
             Err(e) => Err(e),
         };
         match end {
