@@ -45,7 +45,14 @@ pub enum AuthError {
     NoKey,
     #[error("auth.keys entry {0}: {1}")]
     BadKey(usize, String),
+    #[error("auth.leeway_seconds is {0}; at most {MAX_LEEWAY_SECONDS} (a day) is accepted")]
+    Leeway(u64),
 }
+
+/// The largest `auth.leeway_seconds`. The leeway is a clock skew: a day is already far more than
+/// any, and `jsonwebtoken` computes `now - leeway` and `now + leeway` in `u64`, so a leeway
+/// beyond the current time made every token expired (and panicked where overflow is checked).
+pub const MAX_LEEWAY_SECONDS: u64 = 86_400;
 
 /// One configured key: the HMAC secret (the decoded bytes of the portal's base64 text) and
 /// the client it belongs to, when the entry names one.
@@ -110,11 +117,19 @@ pub fn check_settings(settings: &AuthSettings) -> Result<usize, AuthError> {
     if !settings.enabled {
         return Ok(0);
     }
+    check_leeway(settings)?;
     let keys = parse_keys(&settings.keys)?;
     if keys.is_empty() {
         return Err(AuthError::NoKey);
     }
     Ok(keys.len())
+}
+
+fn check_leeway(settings: &AuthSettings) -> Result<(), AuthError> {
+    if settings.leeway_seconds > MAX_LEEWAY_SECONDS {
+        return Err(AuthError::Leeway(settings.leeway_seconds));
+    }
+    Ok(())
 }
 
 /// `aud` as JWT allows it: one string or a list.
@@ -206,6 +221,9 @@ pub fn verify(header: Option<&str>, settings: &AuthSettings) -> Result<Claims, A
         return Err(AuthError::Malformed);
     }
     let token = token.trim();
+    // Refused at start by `check_settings`; checked again because `verify` is public and the
+    // leeway goes into `jsonwebtoken`'s unchecked arithmetic.
+    check_leeway(settings)?;
     let keys = parse_keys(&settings.keys)?;
     if keys.is_empty() {
         return Err(AuthError::NoKey);
@@ -419,6 +437,35 @@ mod tests {
             json!({"sub": "client-a", "aud": "BWS", "exp": n - 60, "nbf": n + 60, "iat": n + 60}),
         );
         verify(Some(&skewed), &lenient).unwrap();
+    }
+
+    #[test]
+    fn a_leeway_beyond_a_day_is_refused() {
+        let n = now();
+        let token = sign(
+            Algorithm::HS256,
+            &bytes(KEY_A),
+            json!({"sub": "client-a", "aud": "BWS", "exp": n + 60}),
+        );
+        let day = AuthSettings {
+            leeway_seconds: MAX_LEEWAY_SECONDS,
+            ..settings()
+        };
+        assert_eq!(check_settings(&day), Ok(2));
+        verify(Some(&token), &day).unwrap();
+        // Beyond the current time (as fuzz/regressions/token/leeway_beyond_now.bin), `now -
+        // leeway` underflowed in jsonwebtoken: every token expired, or a panic.
+        for leeway in [MAX_LEEWAY_SECONDS + 1, n + 1, u64::MAX] {
+            let s = AuthSettings {
+                leeway_seconds: leeway,
+                ..settings()
+            };
+            assert_eq!(check_settings(&s), Err(AuthError::Leeway(leeway)));
+            assert_eq!(
+                verify(Some(&token), &s).unwrap_err(),
+                AuthError::Leeway(leeway)
+            );
+        }
     }
 
     #[test]
