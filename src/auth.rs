@@ -148,10 +148,29 @@ pub struct Claims {
     iss: Option<String>,
     #[serde(default)]
     sub: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "numeric_date")]
     iat: Option<u64>,
     #[serde(default)]
     aud: Option<Audience>,
+}
+
+/// A JWT NumericDate (RFC 7519: a JSON number of seconds, which may have a fraction) as
+/// `jsonwebtoken` reads `exp` and `nbf`: non-negative and within `u64`, rounded. A token with
+/// `"iat": 1700000000.5` (`Date.now() / 1000` in JavaScript) was refused although the same in
+/// `exp` passed.
+fn numeric_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = number.as_u64() {
+        return Ok(Some(whole));
+    }
+    match number.as_f64() {
+        Some(f) if f.is_finite() && f >= 0.0 && f < u64::MAX as f64 => Ok(Some(f.round() as u64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "{number} is not a NumericDate (seconds since 1970)"
+        ))),
+    }
 }
 
 impl Claims {
@@ -335,6 +354,13 @@ mod tests {
             json!({"sub": "client-a", "iss": "demoWeApp", "aud": "bws", "exp": n + 600, "nbf": n, "iat": n}),
         );
         verify(Some(&webapp), &s).unwrap();
+        // A JavaScript client: NumericDates with a fraction (`Date.now() / 1000`).
+        let js = sign(
+            Algorithm::HS256,
+            &bytes(KEY_A),
+            json!({"sub": "client-a", "aud": "BWS", "exp": n as f64 + 300.25, "iat": n as f64 - 0.75}),
+        );
+        verify(Some(&js), &s).unwrap();
     }
 
     #[test]
@@ -413,6 +439,19 @@ mod tests {
             AuthError::NotYetValid
         );
         let future = with(json!({"sub": "client-a", "aud": "BWS", "exp": n + 600, "iat": n + 300}));
+        let future_fraction =
+            with(json!({"sub": "client-a", "aud": "BWS", "exp": n + 600, "iat": n as f64 + 300.5}));
+        assert_eq!(
+            verify(Some(&future_fraction), &s).unwrap_err(),
+            AuthError::IssuedInFuture
+        );
+        for bad in [json!(-1), json!("now"), json!(1e30)] {
+            let t = with(json!({"sub": "client-a", "aud": "BWS", "exp": n + 600, "iat": bad}));
+            assert!(matches!(
+                verify(Some(&t), &s).unwrap_err(),
+                AuthError::Invalid(_)
+            ));
+        }
         assert_eq!(
             verify(Some(&future), &s).unwrap_err(),
             AuthError::IssuedInFuture

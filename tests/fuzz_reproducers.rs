@@ -267,3 +267,15 @@ fn leeway_beyond_now_is_refused_not_a_panic() {
         Some(Err(AuthError::Leeway(0x5_0000_001e)))
     );
 }
+
+/// A valid token whose `iat` has a fraction (`Date.now() / 1000`), as RFC 7519 allows and as
+/// `exp` and `nbf` were already read: it was refused as invalid. The token oracle's "a plain
+/// token that breaks no rule is accepted" found it on this input, written by hand rather than by
+/// the fuzzer's own search (docs/fuzzing.md).
+#[test]
+fn iat_with_a_fraction_is_accepted() {
+    assert_eq!(
+        token::run(&regression("token", "iat_with_fraction.bin")),
+        Some(Ok(Some("client-a".to_string())))
+    );
+}
