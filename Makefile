@@ -4,7 +4,7 @@ CARGO ?= cargo
 IMG ?= ../shared/data/bioid/challenge_right_1.png
 export ORT_DYLIB_PATH ?= $(CURDIR)/runtime/onnxruntime/libonnxruntime.so.1.32.0
 
-.PHONY: setup build run score test bench eval clean
+.PHONY: setup build run score test bench eval fuzz fuzz-seeds clean
 
 ## Fetch ONNX Runtime (PyPI wheel) and the models (mirror or upstream), checksummed. Idempotent.
 setup:
@@ -40,6 +40,33 @@ bench: build
 ## face-luminance band): writes docs/evaluation.md.
 eval: setup
 	$(CARGO) run --release --locked --example eval
+
+## Fuzz one target (docs/fuzzing.md) for FUZZ_SECONDS, one job: request, image_intake or token.
+## Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz --locked`). New inputs
+## go to fuzz/corpus/<target> (not committed), crashes to fuzz/artifacts/<target>.
+FUZZ_TARGET ?= token
+FUZZ_SECONDS ?= 600
+FUZZ_RSS_MB ?= 2048
+FUZZ_TIMEOUT ?= 10
+FUZZ_MAX_LEN_request := 16384
+FUZZ_MAX_LEN_image_intake := 65536
+FUZZ_MAX_LEN_token := 4096
+fuzz:
+	@command -v cargo-fuzz >/dev/null || { echo "make fuzz: cargo install cargo-fuzz --locked" >&2; exit 1; }
+	@[ -n "$(FUZZ_MAX_LEN_$(FUZZ_TARGET))" ] || { echo "make fuzz: FUZZ_TARGET is request, image_intake or token" >&2; exit 1; }
+	mkdir -p fuzz/corpus/$(FUZZ_TARGET)
+	@# The shared photos, downscaled with their camera EXIF, join the working corpus (not committed).
+	if [ "$(FUZZ_TARGET)" = image_intake ] && [ -x fuzz/.venv/bin/python ] && [ -d ../shared/data ]; then \
+	  fuzz/.venv/bin/python fuzz/make_seeds.py --shared ../shared/data --out fuzz/corpus/image_intake; fi
+	cd fuzz && $(CARGO) +nightly fuzz run $(FUZZ_TARGET) corpus/$(FUZZ_TARGET) seeds/$(FUZZ_TARGET) -- \
+	  -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=$(FUZZ_RSS_MB) -timeout=$(FUZZ_TIMEOUT) \
+	  -max_len=$(FUZZ_MAX_LEN_$(FUZZ_TARGET)) -dict=dict/$(FUZZ_TARGET).dict -print_final_stats=1
+
+## Regenerate the committed seed corpora fuzz/seeds/<target> (Pillow, pinned, into fuzz/.venv).
+fuzz-seeds:
+	[ -x fuzz/.venv/bin/python ] || python3 -m venv fuzz/.venv
+	fuzz/.venv/bin/pip install --quiet --no-deps --require-hashes -r fuzz/requirements.txt
+	fuzz/.venv/bin/python fuzz/make_seeds.py
 
 clean:
 	$(CARGO) clean

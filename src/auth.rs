@@ -45,7 +45,14 @@ pub enum AuthError {
     NoKey,
     #[error("auth.keys entry {0}: {1}")]
     BadKey(usize, String),
+    #[error("auth.leeway_seconds is {0}; at most {MAX_LEEWAY_SECONDS} (a day) is accepted")]
+    Leeway(u64),
 }
+
+/// The largest `auth.leeway_seconds`. The leeway is a clock skew: a day is already far more than
+/// any, and `jsonwebtoken` computes `now - leeway` and `now + leeway` in `u64`, so a leeway
+/// beyond the current time made every token expired (and panicked where overflow is checked).
+pub const MAX_LEEWAY_SECONDS: u64 = 86_400;
 
 /// One configured key: the HMAC secret (the decoded bytes of the portal's base64 text) and
 /// the client it belongs to, when the entry names one.
@@ -110,11 +117,19 @@ pub fn check_settings(settings: &AuthSettings) -> Result<usize, AuthError> {
     if !settings.enabled {
         return Ok(0);
     }
+    check_leeway(settings)?;
     let keys = parse_keys(&settings.keys)?;
     if keys.is_empty() {
         return Err(AuthError::NoKey);
     }
     Ok(keys.len())
+}
+
+fn check_leeway(settings: &AuthSettings) -> Result<(), AuthError> {
+    if settings.leeway_seconds > MAX_LEEWAY_SECONDS {
+        return Err(AuthError::Leeway(settings.leeway_seconds));
+    }
+    Ok(())
 }
 
 /// `aud` as JWT allows it: one string or a list.
@@ -133,10 +148,29 @@ pub struct Claims {
     iss: Option<String>,
     #[serde(default)]
     sub: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "numeric_date")]
     iat: Option<u64>,
     #[serde(default)]
     aud: Option<Audience>,
+}
+
+/// A JWT NumericDate (RFC 7519: a JSON number of seconds, which may have a fraction) as
+/// `jsonwebtoken` reads `exp` and `nbf`: non-negative and within `u64`, rounded. A token with
+/// `"iat": 1700000000.5` (`Date.now() / 1000` in JavaScript) was refused although the same in
+/// `exp` passed.
+fn numeric_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = number.as_u64() {
+        return Ok(Some(whole));
+    }
+    match number.as_f64() {
+        Some(f) if f.is_finite() && f >= 0.0 && f < u64::MAX as f64 => Ok(Some(f.round() as u64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "{number} is not a NumericDate (seconds since 1970)"
+        ))),
+    }
 }
 
 impl Claims {
@@ -206,6 +240,9 @@ pub fn verify(header: Option<&str>, settings: &AuthSettings) -> Result<Claims, A
         return Err(AuthError::Malformed);
     }
     let token = token.trim();
+    // Refused at start by `check_settings`; checked again because `verify` is public and the
+    // leeway goes into `jsonwebtoken`'s unchecked arithmetic.
+    check_leeway(settings)?;
     let keys = parse_keys(&settings.keys)?;
     if keys.is_empty() {
         return Err(AuthError::NoKey);
@@ -317,6 +354,13 @@ mod tests {
             json!({"sub": "client-a", "iss": "demoWeApp", "aud": "bws", "exp": n + 600, "nbf": n, "iat": n}),
         );
         verify(Some(&webapp), &s).unwrap();
+        // A JavaScript client: NumericDates with a fraction (`Date.now() / 1000`).
+        let js = sign(
+            Algorithm::HS256,
+            &bytes(KEY_A),
+            json!({"sub": "client-a", "aud": "BWS", "exp": n as f64 + 300.25, "iat": n as f64 - 0.75}),
+        );
+        verify(Some(&js), &s).unwrap();
     }
 
     #[test]
@@ -395,6 +439,19 @@ mod tests {
             AuthError::NotYetValid
         );
         let future = with(json!({"sub": "client-a", "aud": "BWS", "exp": n + 600, "iat": n + 300}));
+        let future_fraction =
+            with(json!({"sub": "client-a", "aud": "BWS", "exp": n + 600, "iat": n as f64 + 300.5}));
+        assert_eq!(
+            verify(Some(&future_fraction), &s).unwrap_err(),
+            AuthError::IssuedInFuture
+        );
+        for bad in [json!(-1), json!("now"), json!(1e30)] {
+            let t = with(json!({"sub": "client-a", "aud": "BWS", "exp": n + 600, "iat": bad}));
+            assert!(matches!(
+                verify(Some(&t), &s).unwrap_err(),
+                AuthError::Invalid(_)
+            ));
+        }
         assert_eq!(
             verify(Some(&future), &s).unwrap_err(),
             AuthError::IssuedInFuture
@@ -419,6 +476,35 @@ mod tests {
             json!({"sub": "client-a", "aud": "BWS", "exp": n - 60, "nbf": n + 60, "iat": n + 60}),
         );
         verify(Some(&skewed), &lenient).unwrap();
+    }
+
+    #[test]
+    fn a_leeway_beyond_a_day_is_refused() {
+        let n = now();
+        let token = sign(
+            Algorithm::HS256,
+            &bytes(KEY_A),
+            json!({"sub": "client-a", "aud": "BWS", "exp": n + 60}),
+        );
+        let day = AuthSettings {
+            leeway_seconds: MAX_LEEWAY_SECONDS,
+            ..settings()
+        };
+        assert_eq!(check_settings(&day), Ok(2));
+        verify(Some(&token), &day).unwrap();
+        // Beyond the current time (as fuzz/regressions/token/leeway_beyond_now.bin), `now -
+        // leeway` underflowed in jsonwebtoken: every token expired, or a panic.
+        for leeway in [MAX_LEEWAY_SECONDS + 1, n + 1, u64::MAX] {
+            let s = AuthSettings {
+                leeway_seconds: leeway,
+                ..settings()
+            };
+            assert_eq!(check_settings(&s), Err(AuthError::Leeway(leeway)));
+            assert_eq!(
+                verify(Some(&token), &s).unwrap_err(),
+                AuthError::Leeway(leeway)
+            );
+        }
     }
 
     #[test]

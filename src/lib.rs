@@ -8,8 +8,8 @@
 //! - [`queue`]: the RabbitMQ worker, the enqueue client, and the broker contract and connection
 //!   they, the gateway and the load test share ([`queue::broker`]).
 //! - [`gateway`]: BWS's REST endpoint and BWS 3 gRPC API, in front of the queue (no image code).
-//! - [`config`], `auth` ([`check_auth_settings`]), [`telemetry`], [`shutdown`]: the service
-//!   around them.
+//! - [`config`], `auth` ([`check_auth_settings`], [`verify_token`], [`parse_auth_keys`]),
+//!   [`telemetry`], [`shutdown`]: the service around them.
 //!
 //! Dependencies point one way: `gateway` → `queue` → `pipeline` → `models`. `api`, `config`,
 //! `auth` and `telemetry` are leaves that any of them may use (they use nothing but `config`).
@@ -26,6 +26,11 @@ pub mod telemetry;
 mod auth;
 mod models;
 
-pub use auth::check_settings as check_auth_settings;
+// The token check is public so that it can be called as the gateway and the worker call it
+// (the fuzz target of `fuzz/` does); the module itself stays private.
+pub use auth::{
+    AuthError, Claims, ClientKey, check_settings as check_auth_settings,
+    parse_keys as parse_auth_keys, verify as verify_token,
+};
 pub use models::{ModelError, ModelSet};
 pub use pipeline::{Engine, ScoreError};

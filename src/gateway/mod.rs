@@ -19,6 +19,9 @@ mod reply;
 mod validate;
 
 pub use handler::STATUS_CODES;
+// The body check of the gateway, public so that the request fuzz target can hold it against the
+// worker's parser (`fuzz/common/mod.rs`): both must accept and refuse the same bodies.
+pub use validate::{ShapeError, check as check_request_shape};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

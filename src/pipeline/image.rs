@@ -56,8 +56,15 @@ pub fn decode_base64(field: &str, max_bytes: usize) -> Result<Vec<u8>, ImageErro
     if payload.is_empty() {
         return Err(ImageError::Empty);
     }
-    // base64 inflates by 4/3: refuse before decoding what could not fit the limit anyway.
-    let decoded_len = payload.len() / 4 * 3;
+    // Refuse before decoding what could not fit the limit. Valid base64 carries 3 bytes in 4
+    // characters, and 1 or 2 in a final group of 2 or 3; line breaks and padding carry none.
+    // (Counting them, as the whole text's length / 4 * 3 did, refused MIME text within the
+    // limit and let unpadded text 1 or 2 bytes past it: fuzz/regressions/image_intake/.)
+    let data_chars = payload
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b'=')
+        .count();
+    let decoded_len = data_chars / 4 * 3 + data_chars % 4 * 3 / 4;
     if decoded_len > max_bytes {
         return Err(ImageError::TooLarge {
             bytes: decoded_len,
@@ -131,6 +138,14 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, ImageError> {
             message: "the data ends before the end-of-image marker (truncated file)".into(),
         });
     }
+    // The WebP decoder reads the EXIF chunk (for the orientation) into a buffer of the size the
+    // chunk declares, before reading it and whatever the limits: 4 GB for a file of 100 bytes.
+    if format == ImageFormat::WebP && !webp_chunks_fit(bytes) {
+        return Err(ImageError::Undecodable {
+            format: fname,
+            message: "a chunk extends past the end of the data (truncated file)".into(),
+        });
+    }
     let undecodable = |e: image::ImageError| ImageError::Undecodable {
         format: fname,
         message: e.to_string(),
@@ -190,6 +205,40 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
         pos += 2 + len;
     }
     false
+}
+
+/// Whether every chunk of a WebP file that the decoder records lies within the data.
+///
+/// The chunks are walked as `image-webp` walks them: the first one after the 12-byte RIFF header;
+/// when it is the extended header (VP8X), the chunks after it up to the RIFF size, each padded
+/// to an even length, until a chunk header is cut off. Simple files (VP8, VP8L) have no other
+/// chunk the decoder reads, and it reads their image data as a stream.
+fn webp_chunks_fit(bytes: &[u8]) -> bool {
+    let len = bytes.len() as u64;
+    let u32_at = |pos: u64| {
+        let start = usize::try_from(pos).ok()?;
+        let four: [u8; 4] = bytes.get(start..start.checked_add(4)?)?.try_into().ok()?;
+        Some(u64::from(u32::from_le_bytes(four)))
+    };
+    let (Some(riff_size), Some(first_size)) = (u32_at(4), u32_at(16)) else {
+        // Too short for a first chunk: the decoder refuses it itself.
+        return true;
+    };
+    if bytes.get(12..16) != Some(b"VP8X") {
+        return true;
+    }
+    let mut pos = 20 + first_size + (first_size & 1);
+    let end = pos + riff_size.saturating_sub(12);
+    while pos < end {
+        let Some(size) = u32_at(pos + 4) else {
+            break;
+        };
+        if pos + 8 + size > len {
+            return false;
+        }
+        pos += 8 + size + (size & 1);
+    }
+    true
 }
 
 /// Scales an image down so its long side is at most `max_side`.
@@ -275,6 +324,27 @@ mod tests {
     }
 
     #[test]
+    fn the_byte_limit_is_the_decoded_size() {
+        // 4 bytes unpadded: `AAECAw`; the length / 4 * 3 estimate said 3 and let it pass a
+        // limit of 3.
+        assert_eq!(
+            decode_base64("AAECAw", 3),
+            Err(ImageError::TooLarge { bytes: 4, limit: 3 })
+        );
+        assert_eq!(decode_base64("AAECAw", 4).unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(decode_base64("AAECAw==", 4).unwrap(), vec![0, 1, 2, 3]);
+        // 6 bytes in MIME lines: the line breaks are no data.
+        assert_eq!(
+            decode_base64("AAEC\r\nAwQF\r\n", 6).unwrap(),
+            vec![0, 1, 2, 3, 4, 5]
+        );
+        assert_eq!(
+            decode_base64("AAEC\r\nAwQF\r\n", 5),
+            Err(ImageError::TooLarge { bytes: 6, limit: 5 })
+        );
+    }
+
+    #[test]
     fn random_bytes_are_an_unknown_format() {
         let bytes: Vec<u8> = (0..1000u32)
             .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
@@ -283,6 +353,49 @@ mod tests {
             decode(&bytes, &limits()),
             Err(ImageError::UnknownFormat(_))
         ));
+    }
+
+    /// An extended WebP (VP8X) of a lossless 3x2 picture with an EXIF chunk that declares
+    /// `exif_size` bytes and holds `exif`.
+    fn extended_webp(exif: &[u8], exif_size: u32) -> Vec<u8> {
+        let mut simple = Vec::new();
+        let rgb = RgbImage::from_fn(3, 2, |x, y| image::Rgb([x as u8 * 80, y as u8 * 120, 7]));
+        image::codecs::webp::WebPEncoder::new_lossless(&mut simple)
+            .encode(rgb.as_raw(), 3, 2, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        let vp8l = &simple[12..]; // the VP8L chunk, header included
+        let mut body = b"WEBP".to_vec();
+        body.extend(b"VP8X\x0a\0\0\0\x08\0\0\0"); // 10 bytes: flag EXIF
+        body.extend([2, 0, 0, 1, 0, 0]); // canvas 3x2, each minus one, 24 bits
+        body.extend(vp8l);
+        body.extend(b"EXIF");
+        body.extend(exif_size.to_le_bytes());
+        body.extend(exif);
+        if exif.len() % 2 == 1 {
+            body.push(0);
+        }
+        let mut file = b"RIFF".to_vec();
+        file.extend((body.len() as u32).to_le_bytes());
+        file.extend(body);
+        file
+    }
+
+    #[test]
+    fn a_webp_chunk_past_the_end_is_refused_before_it_is_allocated() {
+        // EXIF orientation 6 (rotate 90 degrees clockwise), big-endian TIFF.
+        let exif: &[u8] = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
+        let good = extended_webp(exif, exif.len() as u32);
+        assert_eq!(decode(&good, &limits()).unwrap().rgb.dimensions(), (2, 3));
+        // The same chunk declaring 4 GB (fuzz/regressions/image_intake/webp_exif_chunk_4gb.bin):
+        // the decoder would have allocated them for the orientation.
+        let bomb = extended_webp(exif, u32::MAX);
+        assert_eq!(
+            decode(&bomb, &limits()).err(),
+            Some(ImageError::Undecodable {
+                format: "WebP",
+                message: "a chunk extends past the end of the data (truncated file)".into()
+            })
+        );
     }
 
     #[test]

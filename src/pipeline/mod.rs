@@ -22,7 +22,7 @@ use crate::api::{
     ErrorCode, Face, ImageProperties, JobError, LivenessDetectionRequest,
     LivenessDetectionResponse, PointD, QualityAssessment,
 };
-use crate::config::{DetectorSettings, ScoringSettings};
+use crate::config::{DetectorSettings, Limits, ScoringSettings};
 use crate::models::{ModelError, ModelPool, ModelSet};
 use challenge::Challenge;
 use face::{Detection, LEFT_EYE, RIGHT_EYE};
@@ -120,19 +120,8 @@ impl Engine {
         request: &LivenessDetectionRequest,
     ) -> Result<LivenessDetectionResponse, ScoreError> {
         let challenges = validate(request)?;
-        let limits = &self.settings.limits;
         // Decode every image first: a bad second image refuses the request before scoring.
-        let decoded = request
-            .live_images
-            .iter()
-            .enumerate()
-            .map(|(i, img)| {
-                let bytes = image::decode_base64(&img.image, limits.max_request_bytes)
-                    .map_err(|e| ScoreError::InvalidArgument(format!("image {}: {e}", i + 1)))?;
-                image::decode(&bytes, limits)
-                    .map_err(|e| ScoreError::InvalidArgument(format!("image {}: {e}", i + 1)))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let decoded = decode_images(request, &self.settings.limits)?;
         // A pair is read at pair_input_side: the motion stage starts from the landmarks, and
         // those of a 320 px pass jitter enough between frames to lower genuine motion scores
         // (docs/performance.md).
@@ -416,6 +405,27 @@ pub fn parse_request(
             "the request is not valid JSON for LivenessDetection: {e}"
         ))
     })
+}
+
+/// Decodes the images of a request (base64, then the file), in order; the first that fails
+/// refuses the request, naming it. Everything a request goes through before any model runs is
+/// [`parse_request`], [`validate`] and this, which is why the fuzz target of the request calls
+/// exactly these three.
+pub fn decode_images(
+    request: &LivenessDetectionRequest,
+    limits: &Limits,
+) -> Result<Vec<image::Decoded>, ScoreError> {
+    request
+        .live_images
+        .iter()
+        .enumerate()
+        .map(|(i, img)| {
+            let bytes = image::decode_base64(&img.image, limits.max_request_bytes)
+                .map_err(|e| ScoreError::InvalidArgument(format!("image {}: {e}", i + 1)))?;
+            image::decode(&bytes, limits)
+                .map_err(|e| ScoreError::InvalidArgument(format!("image {}: {e}", i + 1)))
+        })
+        .collect()
 }
 
 /// Checks the image count and the tags; returns the challenges of the second image.

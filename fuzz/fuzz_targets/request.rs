@@ -1,0 +1,8 @@
+#![no_main]
+
+#[path = "../common/request.rs"]
+mod body;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = body::run(data);
+});
