@@ -4,7 +4,7 @@ CARGO ?= cargo
 IMG ?= ../shared/data/bioid/challenge_right_1.png
 export ORT_DYLIB_PATH ?= $(CURDIR)/runtime/onnxruntime/libonnxruntime.so.1.32.0
 
-.PHONY: setup build run score test bench eval fuzz fuzz-seeds clean
+.PHONY: setup build run score test bench soak eval fuzz fuzz-seeds clean
 
 ## Fetch ONNX Runtime (PyPI wheel) and the models (mirror or upstream), checksummed. Idempotent.
 setup:
@@ -35,6 +35,15 @@ bench: build
 	$(CARGO) bench --locked -p liveness --bench score --bench motion
 	$(CARGO) build --release --locked -p liveness-loadtest
 	./target/release/liveness-loadtest --suite --json target/loadtest.json
+
+## The soak (crates/loadtest, docs/performance.md "Soak"): 10,000 one-image jobs through two
+## workers of target/release/liveness with at most 16 unanswered at a time; prints throughput,
+## each worker's peak and current RSS after the first and the last thousand jobs and their
+## growth, and errors (also as JSON in target/soak.json). Fails when a job is missing, answered
+## twice or not with 200, or a worker exited.
+soak: build
+	$(CARGO) build --release --locked -p liveness-loadtest
+	./target/release/liveness-loadtest --soak --json target/soak.json
 
 ## Active and passive liveness evaluation (APCER/BPCER per attack type, source, capture and
 ## face-luminance band): writes docs/evaluation.md.

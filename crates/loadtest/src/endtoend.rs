@@ -72,7 +72,14 @@ pub fn locate_liveness(explicit: Option<&Path>) -> Result<PathBuf, LoadtestError
 }
 
 /// Worker processes that are stopped (SIGTERM, then SIGKILL) when dropped.
-struct Workers(Vec<Child>);
+pub(crate) struct Workers(pub(crate) Vec<Child>);
+
+impl Workers {
+    /// The process ids, in the order the workers were started.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.0.iter().map(Child::id).collect()
+    }
+}
 
 impl Drop for Workers {
     fn drop(&mut self) {
@@ -96,19 +103,24 @@ impl Drop for Workers {
     }
 }
 
-fn spawn_workers(spec: &Spec, amqp: &AmqpSettings) -> Result<Workers, LoadtestError> {
+/// Starts `count` workers of `exe` on the queues of `amqp`, each with `threads` scoring
+/// threads and no metrics endpoint (several on one machine would fight over its port).
+pub(crate) fn spawn_workers(
+    exe: &Path,
+    config: Option<&Path>,
+    amqp: &AmqpSettings,
+    count: usize,
+    threads: usize,
+) -> Result<Workers, LoadtestError> {
     let mut workers = Workers(Vec::new());
-    for _ in 0..spec.workers {
-        let mut cmd = Command::new(&spec.exe);
-        if let Some(c) = &spec.config {
+    for _ in 0..count {
+        let mut cmd = Command::new(exe);
+        if let Some(c) = config {
             cmd.arg("--config").arg(c);
         }
         cmd.arg("worker")
             .envs(amqp.env_vars())
-            .env(
-                "LIVENESS__WORKER__THREADS",
-                spec.threads_per_worker.to_string(),
-            )
+            .env("LIVENESS__WORKER__THREADS", threads.to_string())
             .env("LIVENESS__TELEMETRY__METRICS_ADDR", "")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -116,6 +128,24 @@ fn spawn_workers(spec: &Spec, amqp: &AmqpSettings) -> Result<Workers, LoadtestEr
         workers.0.push(cmd.spawn().map_err(LoadtestError::Spawn)?);
     }
     Ok(workers)
+}
+
+/// Waits until `count` consumers are on `queue` (loading the models takes a moment).
+pub(crate) async fn wait_consuming(
+    ch: &Channel,
+    queue: &str,
+    count: usize,
+) -> Result<(), LoadtestError> {
+    let ready_by = Instant::now() + Duration::from_secs(120);
+    while (topology::inspect(ch, queue).await?.consumer_count() as usize) < count {
+        if Instant::now() > ready_by {
+            return Err(LoadtestError::Workers(
+                "the workers did not start consuming within 120 s".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
 }
 
 /// Runs one end-to-end load test: `spec.jobs` jobs cycling through `templates`.
@@ -142,22 +172,15 @@ async fn drive(
     ch: &Channel,
     templates: &[JobTemplate],
 ) -> Result<Report, LoadtestError> {
-    let workers = spawn_workers(spec, amqp)?;
-    // Wait until every worker consumes (loading the models takes a moment).
-    let ready_by = Instant::now() + Duration::from_secs(120);
-    while topology::inspect(ch, &amqp.job_queue)
-        .await?
-        .consumer_count()
-        < spec.workers as u32
-    {
-        if Instant::now() > ready_by {
-            return Err(LoadtestError::Workers(
-                "the workers did not start consuming within 120 s".into(),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let pids: Vec<u32> = workers.0.iter().map(Child::id).collect();
+    let workers = spawn_workers(
+        &spec.exe,
+        spec.config.as_deref(),
+        amqp,
+        spec.workers,
+        spec.threads_per_worker,
+    )?;
+    wait_consuming(ch, &amqp.job_queue, spec.workers).await?;
+    let pids = workers.pids();
 
     // Results: receipt times by job id, recorded by a task of their own so that publishing
     // never delays the clock of a result.

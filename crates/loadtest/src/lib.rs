@@ -6,12 +6,15 @@
 //! on private queues, publishes the jobs (all at once, or paced at a fixed rate) and times each
 //! job from its publication to its result; [`scoring`] runs the same bodies through the engine
 //! in-process, which is the ceiling that the queue, JSON, base64 and publishing overheads are
-//! measured against. [`procstat`] reads CPU time from `/proc` and finds the broker there.
+//! measured against. [`soak`] runs many jobs through a few workers with a bounded number in
+//! flight and follows the workers' memory and every job's answer. [`procstat`] reads CPU time
+//! and memory from `/proc` and finds the broker there.
 
 pub mod endtoend;
 pub mod mix;
 pub mod procstat;
 pub mod scoring;
+pub mod soak;
 
 use std::collections::BTreeMap;
 use std::fmt;

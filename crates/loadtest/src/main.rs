@@ -1,5 +1,6 @@
 //! `liveness-loadtest`: end-to-end throughput and latency through the real broker, and the
-//! scoring alone on the same cores, on a realistic job mix (docs/performance.md).
+//! scoring alone on the same cores, on a realistic job mix; and the soak (`--soak`): memory and
+//! errors over a long run (docs/performance.md).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use anyhow::Context;
 use clap::Parser;
 use liveness::config::Settings;
 use liveness_loadtest::mix::{self, MixKind};
-use liveness_loadtest::{Report, endtoend, scoring};
+use liveness_loadtest::{Report, endtoend, scoring, soak};
 
 #[derive(Parser)]
 #[command(
@@ -25,21 +26,23 @@ struct Args {
     /// The `liveness` binary to run the workers with; default: the one next to this program.
     #[arg(long, env = "LIVENESS_BIN")]
     liveness: Option<PathBuf>,
-    /// Jobs per run (after a warm-up of one job per template and scoring thread).
-    #[arg(long, default_value_t = 200)]
-    jobs: usize,
-    /// Worker processes.
-    #[arg(long, default_value_t = 1)]
-    workers: usize,
+    /// Jobs per run (after a warm-up of one job per template and scoring thread) [default:
+    /// 200; --soak: 10000, no warm-up].
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Worker processes [default: 1; --soak: 2].
+    #[arg(long)]
+    workers: Option<usize>,
     /// Scoring threads per worker process.
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// Publish at this many jobs per second (open loop); default: all at once.
     #[arg(long)]
     rate: Option<f64>,
-    /// Which jobs: all (one- and two-image, PNG and JPEG, tags or not), pairs or single.
-    #[arg(long, value_enum, default_value_t = MixKind::All)]
-    mix: MixKind,
+    /// Which jobs: all (one- and two-image, PNG and JPEG, tags or not), pairs or single
+    /// [default: all; --soak: single].
+    #[arg(long, value_enum)]
+    mix: Option<MixKind>,
     /// The test images (the project's shared data folder).
     #[arg(long, env = "LIVENESS_DATA", default_value = "../shared/data")]
     data: PathBuf,
@@ -49,12 +52,27 @@ struct Args {
     /// Run the standard suite of docs/performance.md and print it as a Markdown table.
     #[arg(long)]
     suite: bool,
+    /// The soak: --jobs jobs through --workers workers with at most --in-flight unanswered,
+    /// reporting throughput, the workers' memory from the first to the last --window jobs, and
+    /// errors. Exits with status 1 when a job is missing, answered twice or not with 200, or a
+    /// worker exited.
+    #[arg(long, conflicts_with_all = ["suite", "scoring_only", "rate"])]
+    soak: bool,
+    /// --soak: the most jobs published and not yet answered at once [default: 8 per scoring
+    /// thread: each worker holds 2 per thread (its prefetch), the rest wait in the broker].
+    #[arg(long, requires = "soak")]
+    in_flight: Option<usize>,
+    /// --soak: jobs per window; memory is compared between the ends of the first and of the
+    /// last window.
+    #[arg(long, default_value_t = 1000, requires = "soak")]
+    window: usize,
     /// Also write the reports as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Give up waiting for results after this many seconds.
-    #[arg(long, default_value_t = 600)]
-    timeout: u64,
+    /// Give up waiting for results after this many seconds [default: 600; --soak: 60 seconds
+    /// without any result].
+    #[arg(long)]
+    timeout: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -68,6 +86,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    if args.soak {
+        return run_soak(&args);
+    }
+    let jobs = args.jobs.unwrap_or(200);
+    let workers = args.workers.unwrap_or(1);
     let config = args.config.as_deref();
     let settings = Settings::load(config)?;
     // Only the end-to-end runs start workers; the scoring alone needs no binary.
@@ -89,7 +112,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         threads_per_worker: args.threads,
         jobs,
         rate,
-        timeout: Duration::from_secs(args.timeout),
+        timeout: Duration::from_secs(args.timeout.unwrap_or(600)),
     };
     let mut reports: Vec<Report> = Vec::new();
     let mut show = |r: Report| {
@@ -100,7 +123,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         let pairs = mix::build(&args.data, MixKind::Pairs)?;
         let all = mix::build(&args.data, MixKind::All)?;
         describe(&all);
-        let n = args.jobs;
+        let n = jobs;
         show(
             scoring::run(&settings.scoring, &pairs, n, 1)?
                 .labelled("pairs: scoring only, 1 thread"),
@@ -134,26 +157,26 @@ fn run(args: Args) -> anyhow::Result<()> {
         ))?);
         print_markdown(&reports);
     } else {
-        let templates = mix::build(&args.data, args.mix)?;
+        let templates = mix::build(&args.data, args.mix.unwrap_or(MixKind::All))?;
         describe(&templates);
         if args.scoring_only {
             show(scoring::run(
                 &settings.scoring,
                 &templates,
-                args.jobs,
+                jobs,
                 args.threads,
             )?);
         } else {
             let label = format!(
                 "broker, {} worker(s) x {} thread(s){}",
-                args.workers,
+                workers,
                 args.threads,
                 args.rate
                     .map(|r| format!(", paced {r}/s"))
                     .unwrap_or_default()
             );
             show(runtime.block_on(endtoend::run(
-                &spec(label, args.workers, args.jobs, args.rate),
+                &spec(label, workers, jobs, args.rate),
                 &templates,
             ))?);
         }
@@ -162,6 +185,46 @@ fn run(args: Args) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(&reports)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    Ok(())
+}
+
+/// `--soak`: prints the report, writes it as JSON when asked, and fails when a job went wrong.
+fn run_soak(args: &Args) -> anyhow::Result<()> {
+    let settings = Settings::load(args.config.as_deref())?;
+    let exe = endtoend::locate_liveness(args.liveness.as_deref())?;
+    let workers = args.workers.unwrap_or(2);
+    let templates = mix::build(&args.data, args.mix.unwrap_or(MixKind::Single))?;
+    describe(&templates);
+    let spec = soak::Spec {
+        exe,
+        config: args.config.clone(),
+        amqp: settings.amqp.clone(),
+        workers,
+        threads_per_worker: args.threads,
+        jobs: args.jobs.unwrap_or(10_000),
+        in_flight: args
+            .in_flight
+            .unwrap_or(8 * workers.max(1) * args.threads.max(1)),
+        window: args.window,
+        stall: Duration::from_secs(args.timeout.unwrap_or(60)),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(soak::run(&spec, &templates))?;
+    println!("{report}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    anyhow::ensure!(
+        report.passed(),
+        "the soak failed: {} of {} jobs answered ({})",
+        report.answered,
+        report.jobs,
+        report.errors
+    );
     Ok(())
 }
 

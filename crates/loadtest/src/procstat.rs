@@ -1,5 +1,5 @@
-//! CPU time of a process, and a process by name, read from Linux's `/proc`. (Peak memory:
-//! [`liveness::telemetry::peak_rss`].)
+//! CPU time and memory of a process, and a process by name, read from Linux's `/proc`.
+//! (Peak memory alone: [`liveness::telemetry::peak_rss`].)
 
 use std::time::Duration;
 
@@ -16,6 +16,34 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     let ticks = u64::try_from(ticks).ok().filter(|t| *t > 0)?;
     Some(Duration::from_micros((utime + stime) * 1_000_000 / ticks))
+}
+
+/// A process's memory as `/proc/PID/status` tells it, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// Resident set size now (`VmRSS`).
+    pub rss: u64,
+    /// Peak resident set size since the process started (`VmHWM`).
+    pub hwm: u64,
+    /// The anonymous part of `rss` (`RssAnon`): heap and stacks, where a leak would show, as
+    /// opposed to mapped files such as the code of ONNX Runtime, which grow as code is first run.
+    pub anon: u64,
+}
+
+/// The memory of a process; `None` when `/proc` does not tell (no such process, a zombie,
+/// another system).
+pub fn memory(pid: u32) -> Option<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: u64 = line[name.len()..].split_whitespace().next()?.parse().ok()?;
+        Some(kb * 1024)
+    };
+    Some(Memory {
+        rss: field("VmRSS:")?,
+        hwm: field("VmHWM:")?,
+        anon: field("RssAnon:")?,
+    })
 }
 
 /// The first process whose command name (`/proc/PID/comm`) is `name`, e.g. the broker's
@@ -51,6 +79,9 @@ mod tests {
             );
         }
         assert!(cpu_time(u32::MAX).is_none());
+        let m = memory(pid).unwrap();
+        assert!(m.anon > 0 && m.anon <= m.rss && m.rss <= m.hwm, "{m:?}");
+        assert!(memory(u32::MAX).is_none());
         let me = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
         assert!(find_process(me.trim_end()).is_some());
         assert!(find_process("no such process name").is_none());
