@@ -263,7 +263,7 @@ pub async fn run(spec: &Spec, templates: &[JobTemplate]) -> Result<SoakReport, L
         .renamed(&format!("soak.{}", uuid::Uuid::new_v4().simple()));
     let conn = broker::connect(&amqp, "soak").await?;
     let ch = conn.create_channel().await?;
-    topology::declare(&ch, &amqp).await?;
+    topology::declare(&conn, &amqp).await?;
     let outcome = drive(spec, &amqp, &conn, &ch, templates).await;
     topology::remove(&ch, &amqp).await;
     let _ = conn.close(200, "soak done".into()).await;
