@@ -163,14 +163,14 @@ async fn burst(
             recovery = recovery.max(now - last_new);
         }
         last_new = now;
-        if seen.len() == FAIL_AFTER {
-            if let Some((mut cluster, f)) = fail.take() {
-                failed_at = Some(Instant::now());
-                failing = Some(tokio::task::spawn_blocking(move || {
-                    f(&mut cluster);
-                    cluster
-                }));
-            }
+        if seen.len() == FAIL_AFTER
+            && let Some((mut cluster, f)) = fail.take()
+        {
+            failed_at = Some(Instant::now());
+            failing = Some(tokio::task::spawn_blocking(move || {
+                f(&mut cluster);
+                cluster
+            }));
         }
     }
     let failed_at = failed_at.expect("the failure happened mid-burst");

@@ -47,10 +47,11 @@ impl DirectReplies {
     /// one was lost).
     async fn channel(&self) -> Result<Channel, lapin::Error> {
         let mut open = self.open.lock().await;
-        if let Some((conn, channel)) = open.as_ref() {
-            if conn.status().connected() && channel.status().connected() {
-                return Ok(channel.clone());
-            }
+        if let Some((conn, channel)) = open.as_ref()
+            && conn.status().connected()
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
         }
         *open = None;
         let conn = connect(&self.amqp, "replies").await?;
