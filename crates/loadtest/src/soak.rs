@@ -596,7 +596,7 @@ impl fmt::Display for SoakReport {
             None => writeln!(f, "{name:<10} memory not readable at both ends"),
             Some(g) => writeln!(
                 f,
-                "{name:<10} peak (VmHWM) {:>7.1} -> {:>7.1} MiB ({:+.1} MiB, {:+.2} %)   RSS {:>7.1} -> {:>7.1} MiB ({:+.1} MiB, {:+.2} %)   anon {:>7.1} -> {:>7.1} MiB ({:+.1})",
+                "{name:<10} peak (VmHWM) {:>7.1} -> {:>7.1} MiB ({:+.2} MiB, {:+.2} %)   RSS {:>7.1} -> {:>7.1} MiB ({:+.2} MiB, {:+.2} %)   anon {:>7.1} -> {:>7.1} MiB ({:+.2})",
                 g.first.hwm,
                 g.last.hwm,
                 g.hwm_mib,
