@@ -222,7 +222,7 @@ fn regression(target: &str, name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// A WebP whose EXIF chunk declares 4 GB in a file of 117 bytes: the decoder allocated the 4 GB
+/// A WebP of 114 bytes whose EXIF chunk declares 4 GB: the decoder allocated the 4 GB
 /// to read the orientation (an out-of-memory abort where the allocation fails).
 #[test]
 fn webp_exif_chunk_of_4gb_is_refused_before_allocating() {
