@@ -20,15 +20,16 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::config::AmqpSettings;
-use crate::queue::broker::{self, Job, Reply, SessionEnd, accepted, consume_results, publish_job};
+use crate::queue::broker::{
+    self, Job, Reply, SessionEnd, accepted, consume_private_results, publish_job,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -260,20 +261,8 @@ impl broker::Session for Broker {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        // Server-named and exclusive: it lives on the node of this connection and goes with it.
-        let reply_queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        let reply_queue: Arc<str> = reply_queue.name().as_str().into();
-        let mut replies = consume_results(&channel, &reply_queue).await?;
+        let (reply_queue, mut replies) = consume_private_results(&channel).await?;
+        let reply_queue: Arc<str> = reply_queue.into();
         *lock(&self.session) = Some(Session {
             conn: conn.clone(),
             channel,

@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_lite::StreamExt;
-use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::options::ConfirmSelectOptions;
 
-use super::broker::{self, Job, Reply, accepted, consume_results, publish_job};
+use super::broker::{self, Job, Reply, accepted, consume_private_results, publish_job};
 use super::topology;
 use crate::config::AmqpSettings;
 
@@ -52,20 +51,7 @@ pub async fn enqueue(
 
     let mut replies = None;
     if opts.wait.is_some() {
-        // A private, server-named queue that disappears with this connection.
-        let q = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        let consumer = consume_results(&channel, q.name().as_str()).await?;
-        replies = Some((q.name().to_string(), consumer));
+        replies = Some(consume_private_results(&channel).await?);
     }
     let authorization = opts.token.as_ref().map(|t| format!("Bearer {t}"));
     let job = Job {

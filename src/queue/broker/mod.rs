@@ -42,7 +42,8 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 pub use direct_replies::DirectReplies;
 pub use job_message::{Job, JobMeta, accepted, derived_job_id, job_properties, publish_job};
 pub use result_message::{
-    JobResult, PublishError, Reply, consume_results, publish_result, result_properties, rfc1123,
+    JobResult, PublishError, Reply, consume_private_results, consume_results, publish_result,
+    result_properties, rfc1123,
 };
 pub use session::{Session, SessionEnd, connect};
 

@@ -3,7 +3,7 @@
 //! test read it ([`Reply`]).
 
 use chrono::{DateTime, Utc};
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Consumer};
 
@@ -140,6 +140,28 @@ pub async fn consume_results(channel: &Channel, queue: &str) -> Result<Consumer,
             FieldTable::default(),
         )
         .await
+}
+
+/// Declares a private reply queue (server-named, exclusive: it lives on the node of this
+/// connection and is deleted with it) and consumes it with [`consume_results`]: the gateway's
+/// and the enqueue client's. Returns the queue's name, for `reply_to`, and the consumer.
+pub async fn consume_private_results(
+    channel: &Channel,
+) -> Result<(String, Consumer), lapin::Error> {
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let name = queue.name().to_string();
+    let consumer = consume_results(channel, &name).await?;
+    Ok((name, consumer))
 }
 
 /// A result as its readers see it.
