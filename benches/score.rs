@@ -8,7 +8,7 @@ use base64::Engine as _;
 use criterion::{Criterion, criterion_group, criterion_main};
 use liveness::Engine;
 use liveness::api::{ImageData, LivenessDetectionRequest};
-use liveness::config::Settings;
+use liveness::config::{MiniFasnetGraph, Settings};
 use liveness::pipeline::{face, image, quality, texture};
 
 const IMAGES: [&str; 2] = ["bioid/challenge_right_1.png", "bioid/nod/001.jpg"];
@@ -20,10 +20,12 @@ fn data_dir() -> &'static Path {
 fn bench(c: &mut Criterion) {
     let settings = Settings::load(None).expect("configuration").scoring;
     let engine = Engine::new(settings.clone(), 1).expect("models (run `make setup`)");
-    // The other configured choice of `[models] prelu_as_max`: the MiniFASNet files as published.
-    let mut published_settings = settings.clone();
-    published_settings.models.prelu_as_max = false;
-    let published = Engine::new(published_settings, 1).expect("models (run `make setup`)");
+    // The other configured choices of `[models] minifasnet_graph` (the default is `blocked`).
+    let other_forms = [MiniFasnetGraph::PreluAsMax, MiniFasnetGraph::Published].map(|form| {
+        let mut s = settings.clone();
+        s.models.minifasnet_graph = form;
+        (form, Engine::new(s, 1).expect("models (run `make setup`)"))
+    });
     for name in IMAGES {
         let bytes = std::fs::read(data_dir().join(name)).expect("test image");
         let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
@@ -38,9 +40,11 @@ fn bench(c: &mut Criterion) {
         group.bench_function("score (total)", |b| {
             b.iter(|| engine.score(black_box(&request)).expect("score"))
         });
-        group.bench_function("score (total, published MiniFASNet graphs)", |b| {
-            b.iter(|| published.score(black_box(&request)).expect("score"))
-        });
+        for (form, other) in &other_forms {
+            group.bench_function(format!("score (total, MiniFASNet graphs {form:?})"), |b| {
+                b.iter(|| other.score(black_box(&request)).expect("score"))
+            });
+        }
         group.bench_function("decode (base64 + image)", |b| {
             b.iter(|| {
                 let raw = image::decode_base64(black_box(&b64), usize::MAX).expect("base64");

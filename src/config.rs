@@ -186,8 +186,24 @@ pub struct ModelSettings {
     pub dir: PathBuf,
     pub onnxruntime: PathBuf,
     pub intra_threads: usize,
-    /// Rewrite the MiniFASNet graphs' PRelu as Max(x, x·a) at load (exact; see `models::prelu`).
-    pub prelu_as_max: bool,
+    /// Which form of the MiniFASNet graphs runs (`models::blocked`, `models::prelu`).
+    pub minifasnet_graph: MiniFasnetGraph,
+}
+
+/// The form in which ONNX Runtime runs the MiniFASNet pair, rewritten at load from the
+/// published files (which are always the ones checksummed). `docs/performance.md`, "The
+/// networks", has the speed of each on this project's machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MiniFasnetGraph {
+    /// The files exactly as published.
+    Published,
+    /// Every `PRelu` as `Max(x, x·a)`: the same output bits, about twice as fast.
+    PreluAsMax,
+    /// Expansions padded to whole NCHWc blocks and `PRelu` as `a·x + Relu((1 − a)·x)`: every
+    /// convolution in ONNX Runtime's blocked layout, about 1.7 times as fast again; logits within
+    /// a few 1e-6 of the published ones.
+    Blocked,
 }
 
 #[derive(Debug, Clone, Deserialize)]

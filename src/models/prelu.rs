@@ -19,12 +19,12 @@ use prost::Message;
 /// The ONNX protobuf messages (`Protos/onnx/onnx.proto`, from the `onnx` package), compiled
 /// by `build.rs`.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
-mod onnx {
+pub(super) mod onnx {
     include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
 }
 
 /// `TensorProto.DataType.FLOAT`.
-const FLOAT: i32 = 1;
+pub(super) const FLOAT: i32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
@@ -106,7 +106,7 @@ pub fn prelu_as_max(model: &[u8]) -> Result<Rewrite, RewriteError> {
 }
 
 /// The values of a float tensor stored in `raw_data` (little-endian) or `float_data`.
-fn float_values(t: &onnx::TensorProto) -> Option<Vec<f32>> {
+pub(super) fn float_values(t: &onnx::TensorProto) -> Option<Vec<f32>> {
     if t.data_type() != FLOAT {
         return None;
     }

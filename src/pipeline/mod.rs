@@ -89,9 +89,9 @@ impl Engine {
         Ok(Engine { settings, pool })
     }
 
-    /// How many MiniFASNet graphs run with PRelu rewritten as Max (`[models] prelu_as_max`).
-    pub fn prelu_rewritten(&self) -> usize {
-        self.pool.prelu_rewritten()
+    /// How many MiniFASNet graphs run in the faster form of `[models] minifasnet_graph`.
+    pub fn rewritten_graphs(&self) -> usize {
+        self.pool.rewritten_graphs()
     }
 
     pub fn settings(&self) -> &ScoringSettings {
