@@ -26,6 +26,7 @@ use image::RgbImage;
 
 use super::face::{Detection, EyeFrame};
 use super::quality;
+use super::rows::ColumnSums;
 use crate::config::MediumSettings;
 
 /// Grid samples per eye distance.
@@ -150,28 +151,22 @@ const ROWS_PER_U32: usize = (u32::MAX / 255) as usize;
 
 /// The sum over the pixels `[x0, x1) x [y0, y1)` of BT.601 luma x 1000 (`299 r + 587 g + 114 b`,
 /// exact integers) of an image of `row_bytes` bytes per row: the box's rows added byte by byte
-/// into `acc` (a loop the compiler vectorises), then the R, G and B column sums weighted.
+/// ([`ColumnSums`]), then the R, G and B column sums weighted.
 fn box_luma(
     raw: &[u8],
     row_bytes: usize,
     [x0, x1]: [usize; 2],
     [y0, y1]: [usize; 2],
-    acc: &mut Vec<u32>,
+    sums: &mut ColumnSums,
 ) -> u64 {
-    let n = (x1 - x0) * 3;
     let [mut r, mut g, mut b] = [0u64; 3];
     let mut y = y0;
     while y < y1 {
         let band_end = y1.min(y + ROWS_PER_U32);
-        acc.clear();
-        acc.resize(n, 0);
-        for row in y..band_end {
-            let start = row * row_bytes + x0 * 3;
-            for (a, &p) in acc.iter_mut().zip(&raw[start..start + n]) {
-                *a += u32::from(p);
-            }
-        }
-        for px in acc.chunks_exact(3) {
+        for px in sums
+            .sum(raw, row_bytes, x0 * 3, (x1 - x0) * 3, y..band_end)
+            .chunks_exact(3)
+        {
             r += u64::from(px[0]);
             g += u64::from(px[1]);
             b += u64::from(px[2]);
@@ -224,7 +219,7 @@ fn sample_grid(rgb: &RgbImage, frame: &EyeFrame) -> Grid {
     let raw = rgb.as_raw();
     let row_bytes = w as usize * 3;
     let (rx0, ry0) = (x0 as usize, y0 as usize);
-    let mut acc = Vec::new();
+    let mut sums = ColumnSums::default();
     let half = (step / 2.0).max(0.5);
     for r in 0..rows {
         for c in 0..cols {
@@ -242,7 +237,7 @@ fn sample_grid(rgb: &RgbImage, frame: &EyeFrame) -> Grid {
                 row_bytes,
                 [rx0 + bx0, rx0 + bx1],
                 [ry0 + by0, ry0 + by1],
-                &mut acc,
+                &mut sums,
             );
             values[r * cols + c] = (sum as f64 / (1000 * (bx1 - bx0) * (by1 - by0)) as f64) as f32;
         }

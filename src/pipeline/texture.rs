@@ -10,6 +10,7 @@ use image::RgbImage;
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use super::rows::ColumnSums;
 use crate::models::ModelSet;
 
 pub const INPUT_SIDE: usize = 80;
@@ -122,18 +123,11 @@ pub fn crop_bgr_area(img: &RgbImage, window: [i64; 4], side: usize, gain: [f32; 
     let (x0, y0) = (x0.max(0) as usize, y0.max(0) as usize);
     let mut out = vec![0f32; 3 * plane];
     // One output row's band of source rows added up byte by byte over the window's width
-    // (a loop the compiler vectorises), then each output column's footprint summed per
-    // channel: the same integer sums as adding up each footprint pixel by pixel.
-    let row_len = cw * 3;
-    let mut band = vec![0u32; row_len];
+    // ([`ColumnSums`], vectorised), then each output column's footprint summed per channel:
+    // the same integer sums as adding up each footprint pixel by pixel.
+    let mut band_sums = ColumnSums::default();
     for (dy, &(ya, yb)) in ys.iter().enumerate() {
-        band.iter_mut().for_each(|v| *v = 0);
-        for y in ya..yb {
-            let start = ((y0 + y) * iw + x0) * 3;
-            for (a, &p) in band.iter_mut().zip(&raw[start..start + row_len]) {
-                *a += u32::from(p);
-            }
-        }
+        let band = band_sums.sum(raw, iw * 3, x0 * 3, cw * 3, y0 + ya..y0 + yb);
         for (dx, &(xa, xb)) in xs.iter().enumerate() {
             let mut sums = [0u32; 3];
             for px in band[xa * 3..xb * 3].chunks_exact(3) {
