@@ -26,6 +26,7 @@ use image::RgbImage;
 
 use super::face::{Detection, EyeFrame};
 use super::quality;
+use super::rows::ColumnSums;
 use crate::config::MediumSettings;
 
 /// Grid samples per eye distance.
@@ -115,8 +116,73 @@ impl Grid {
     }
 }
 
-/// Luminance of the image, box-averaged over cells of about one grid step (an integral image of
-/// the region the grid covers), sampled on the face-aligned grid.
+/// `x.round() as i64` (round half away from zero, saturating, NaN to 0) without the call to
+/// libm's `roundf` that `f32::round` compiles to on the baseline x86-64 target.
+///
+/// For `|x| < 2^23` the truncation `x as i32` is exact and so is `x - trunc(x)` (a multiple of
+/// `x`'s ulp below 1), which then decides the half-away-from-zero step. Larger magnitudes are
+/// integers already (and NaN and the infinities cast as `round` leaves them).
+#[inline]
+fn round_i64(x: f32) -> i64 {
+    if x.abs() < 8_388_608.0 {
+        let t = x as i32;
+        let frac = x - t as f32;
+        i64::from(t + i32::from(frac >= 0.5) - i32::from(frac <= -0.5))
+    } else {
+        x as i64
+    }
+}
+
+/// `x.round() as isize`, as [`round_i64`].
+#[inline]
+fn round_isize(x: f32) -> isize {
+    if x.abs() < 8_388_608.0 {
+        let t = x as i32;
+        let frac = x - t as f32;
+        (t + i32::from(frac >= 0.5) - i32::from(frac <= -0.5)) as isize
+    } else {
+        x as isize
+    }
+}
+
+/// Rows summed into the `u32` column sums of [`box_luma`] before they are moved into `u64`:
+/// 255 times this still fits a `u32`.
+const ROWS_PER_U32: usize = (u32::MAX / 255) as usize;
+
+/// The sum over the pixels `[x0, x1) x [y0, y1)` of BT.601 luma x 1000 (`299 r + 587 g + 114 b`,
+/// exact integers) of an image of `row_bytes` bytes per row: the box's rows added byte by byte
+/// ([`ColumnSums`]), then the R, G and B column sums weighted.
+fn box_luma(
+    raw: &[u8],
+    row_bytes: usize,
+    [x0, x1]: [usize; 2],
+    [y0, y1]: [usize; 2],
+    sums: &mut ColumnSums,
+) -> u64 {
+    let [mut r, mut g, mut b] = [0u64; 3];
+    let mut y = y0;
+    while y < y1 {
+        let band_end = y1.min(y + ROWS_PER_U32);
+        for px in sums
+            .sum(raw, row_bytes, x0 * 3, (x1 - x0) * 3, y..band_end)
+            .chunks_exact(3)
+        {
+            r += u64::from(px[0]);
+            g += u64::from(px[1]);
+            b += u64::from(px[2]);
+        }
+        y = band_end;
+    }
+    299 * r + 587 * g + 114 * b
+}
+
+/// Luminance of the image, box-averaged over cells of about one grid step, sampled on the
+/// face-aligned grid.
+///
+/// Each cell's box is summed straight from the pixels ([`box_luma`]): the boxes are about one
+/// grid step apart and one step wide, so together they read each pixel about once. (An
+/// integral image of the region did the same in exact integers but wrote and zeroed a `u64` per
+/// pixel of the region, 6 MB for a 930x850 image.)
 fn sample_grid(rgb: &RgbImage, frame: &EyeFrame) -> Grid {
     let d = frame.eye_distance;
     let cols = (2.0 * S_MAX * PER_EYE) as usize + 1;
@@ -150,25 +216,10 @@ fn sample_grid(rgb: &RgbImage, frame: &EyeFrame) -> Grid {
     if rw == 0 || rh == 0 {
         return Grid { cols, rows, values };
     }
-    // Integral image of BT.601 luma over the region, one row and column of zeros in front, in
-    // integers (luma x 1000, exact): the region is usually the whole image, and integer sums
-    // without bounds checks cost a third of the floating-point ones (docs/performance.md).
     let raw = rgb.as_raw();
-    let stride = rw + 1;
-    let mut integral = vec![0u64; stride * (rh + 1)];
     let row_bytes = w as usize * 3;
-    for y in 0..rh {
-        let start = (y0 as usize + y) * row_bytes + x0 as usize * 3;
-        let pixels = &raw[start..start + rw * 3];
-        let (above, below) = integral.split_at_mut((y + 1) * stride);
-        let above = &above[y * stride + 1..];
-        let below = &mut below[1..stride];
-        let mut run = 0u64;
-        for ((p, out), up) in pixels.chunks_exact(3).zip(below.iter_mut()).zip(above) {
-            run += u64::from(299 * u32::from(p[0]) + 587 * u32::from(p[1]) + 114 * u32::from(p[2]));
-            *out = up + run;
-        }
-    }
+    let (rx0, ry0) = (x0 as usize, y0 as usize);
+    let mut sums = ColumnSums::default();
     let half = (step / 2.0).max(0.5);
     for r in 0..rows {
         for c in 0..cols {
@@ -176,13 +227,18 @@ fn sample_grid(rgb: &RgbImage, frame: &EyeFrame) -> Grid {
             if x < 0.0 || y < 0.0 || x >= w as f32 || y >= h as f32 {
                 continue;
             }
-            let bx0 = ((x - half).round() as i64 - x0).clamp(0, rw as i64 - 1) as usize;
-            let bx1 = ((x + half).round() as i64 - x0).clamp(bx0 as i64 + 1, rw as i64) as usize;
-            let by0 = ((y - half).round() as i64 - y0).clamp(0, rh as i64 - 1) as usize;
-            let by1 = ((y + half).round() as i64 - y0).clamp(by0 as i64 + 1, rh as i64) as usize;
-            // Added before subtracted, so that the unsigned sums never go below zero.
-            let sum = (integral[by1 * stride + bx1] + integral[by0 * stride + bx0])
-                - (integral[by0 * stride + bx1] + integral[by1 * stride + bx0]);
+            // The box, relative to the region, as the integral image's corners were.
+            let bx0 = (round_i64(x - half) - x0).clamp(0, rw as i64 - 1) as usize;
+            let bx1 = (round_i64(x + half) - x0).clamp(bx0 as i64 + 1, rw as i64) as usize;
+            let by0 = (round_i64(y - half) - y0).clamp(0, rh as i64 - 1) as usize;
+            let by1 = (round_i64(y + half) - y0).clamp(by0 as i64 + 1, rh as i64) as usize;
+            let sum = box_luma(
+                raw,
+                row_bytes,
+                [rx0 + bx0, rx0 + bx1],
+                [ry0 + by0, ry0 + by1],
+                &mut sums,
+            );
             values[r * cols + c] = (sum as f64 / (1000 * (bx1 - bx0) * (by1 - by0)) as f64) as f32;
         }
     }
@@ -242,11 +298,12 @@ type Axis = fn(f32) -> f32;
 const ISOLATION: f32 = 3.0;
 
 impl Edges {
-    /// Coverage by steps of `sign` of the straight line `t = t0 + slope · (s - s_mid)` over
-    /// `s` in `[from, to]` (horizontal), or `s = s0 + slope · (t - t_mid)` over `t` in
-    /// `[from, to]` (vertical), the line shifted by `offset` samples across. None when too
-    /// little of it is inside the image.
-    #[allow(clippy::too_many_arguments)]
+    /// Coverage by steps up (`[0]`) and by steps down (`[1]`) of the straight line
+    /// `t = t0 + slope · (s - s_mid)` over `s` in `[from, to]` (horizontal), or
+    /// `s = s0 + slope · (t - t_mid)` over `t` in `[from, to]` (vertical), the line shifted by
+    /// `offset` samples across. None when too little of it is inside the image.
+    ///
+    /// Both signs come from one pass: which samples are valid does not depend on the sign.
     fn coverage(
         &self,
         horizontal: bool,
@@ -254,49 +311,49 @@ impl Edges {
         from: f32,
         to: f32,
         slope: f32,
-        sign: f32,
         offset: f32,
-    ) -> Option<f32> {
-        let (map, n_along, n_across) = if horizontal {
-            (&self.horizontal, self.cols, self.rows)
+    ) -> Option<[f32; 2]> {
+        // The map, the line's length and breadth in samples, and the index steps along/across.
+        let (map, n_along, n_across, step_along, step_across) = if horizontal {
+            (&self.horizontal, self.cols, self.rows, 1, self.cols)
         } else {
-            (&self.vertical, self.rows, self.cols)
+            (&self.vertical, self.rows, self.cols, self.cols, 1)
         };
         let (to_along, to_across): (Axis, Axis) = if horizontal {
             (Grid::col, Grid::row)
         } else {
             (Grid::row, Grid::col)
         };
-        let (a0, a1) = (
-            to_along(from).round() as isize,
-            to_along(to).round() as isize,
-        );
+        let (a0, a1) = (round_isize(to_along(from)), round_isize(to_along(to)));
         let mid = (a0 + a1) as f32 / 2.0;
         let across0 = to_across(at) + offset;
-        let (mut hit, mut valid) = (0usize, 0usize);
+        let n_across = n_across as isize;
+        let (mut up, mut down, mut valid) = (0usize, 0usize, 0usize);
         for a in a0.max(0)..=a1.min(n_along as isize - 1) {
-            let x = (across0 + slope * (a as f32 - mid)).round() as isize;
-            let get = |k: isize| -> f32 {
-                if k < 0 || k >= n_across as isize {
-                    return f32::NAN;
-                }
-                let (r, c) = if horizontal {
-                    (k as usize, a as usize)
-                } else {
-                    (a as usize, k as usize)
-                };
-                map[r * self.cols + c]
-            };
-            if get(x).is_nan() {
+            let x = round_isize(across0 + slope * (a as f32 - mid));
+            if x < 0 || x >= n_across {
+                continue;
+            }
+            let base = a as usize * step_along;
+            let get = |k: isize| map[base + k as usize * step_across];
+            let here = get(x);
+            if here.is_nan() {
                 continue;
             }
             valid += 1;
-            if [get(x - 1), get(x), get(x + 1)].contains(&sign) {
-                hit += 1;
-            }
+            // Outside the map counts as NaN, which is neither sign.
+            let before = if x > 0 { get(x - 1) } else { f32::NAN };
+            let after = if x + 1 < n_across {
+                get(x + 1)
+            } else {
+                f32::NAN
+            };
+            up += usize::from(before == 1.0 || here == 1.0 || after == 1.0);
+            down += usize::from(before == -1.0 || here == -1.0 || after == -1.0);
         }
         let expected = (a1 - a0 + 1).max(1) as f32;
-        (valid > 0 && valid as f32 >= MIN_VALID * expected).then(|| hit as f32 / valid as f32)
+        (valid > 0 && valid as f32 >= MIN_VALID * expected)
+            .then(|| [up as f32 / valid as f32, down as f32 / valid as f32])
     }
 
     /// The best score of a line at `at` over `[from, to]`, over the slopes and both signs: its
@@ -304,18 +361,23 @@ impl Edges {
     fn best(&self, horizontal: bool, at: f32, from: f32, to: f32) -> Option<f32> {
         let mut best: Option<f32> = None;
         for &slope in &SLOPES {
-            for sign in [1.0, -1.0] {
-                let Some(c) = self.coverage(horizontal, at, from, to, slope, sign, 0.0) else {
-                    continue;
-                };
+            let Some(cover) = self.coverage(horizontal, at, from, to, slope, 0.0) else {
+                continue;
+            };
+            // The parallel lines, for both signs, once one sign needs them.
+            let mut beside: Option<[f32; 2]> = None;
+            // Sign +1 (index 0), then -1.
+            for (sign, &c) in cover.iter().enumerate() {
                 if best.is_some_and(|b| c <= b) {
                     continue;
                 }
-                let beside = [-ISOLATION, ISOLATION]
-                    .iter()
-                    .filter_map(|&o| self.coverage(horizontal, at, from, to, slope, sign, o))
-                    .fold(0.0f32, f32::max);
-                let score = c - beside;
+                let beside = *beside.get_or_insert_with(|| {
+                    [-ISOLATION, ISOLATION]
+                        .iter()
+                        .filter_map(|&o| self.coverage(horizontal, at, from, to, slope, o))
+                        .fold([0.0f32; 2], |m, v| [m[0].max(v[0]), m[1].max(v[1])])
+                });
+                let score = c - beside[sign];
                 if best.is_none_or(|b| score > b) {
                     best = Some(score);
                 }
@@ -505,5 +567,431 @@ mod tests {
         let ev = inspect(&img, &det(), 170.0, &settings());
         assert_eq!(ev.frame, None);
         assert_eq!(ev.strength, 0.0);
+    }
+
+    /// The implementation before the direct box sums and the inline rounding, kept as the
+    /// reference the current one must match bit for bit.
+    mod reference {
+        use super::super::*;
+
+        /// The grid from an integral image of the region (`u64`, luma x 1000).
+        pub fn sample_grid(rgb: &RgbImage, frame: &EyeFrame) -> Grid {
+            let d = frame.eye_distance;
+            let cols = (2.0 * S_MAX * PER_EYE) as usize + 1;
+            let rows = ((T_ABOVE + T_BELOW) * PER_EYE) as usize + 1;
+            let step = d / PER_EYE;
+            let to_image = |c: usize, r: usize| {
+                let s = c as f32 / PER_EYE - S_MAX;
+                let t = r as f32 / PER_EYE - T_ABOVE;
+                frame.point(s, t)
+            };
+            let (w, h) = (rgb.width() as i64, rgb.height() as i64);
+            let corners = [
+                to_image(0, 0),
+                to_image(cols - 1, 0),
+                to_image(0, rows - 1),
+                to_image(cols - 1, rows - 1),
+            ];
+            let span = |axis: usize, size: i64| {
+                let lo = corners.iter().map(|p| p[axis]).fold(f32::MAX, f32::min);
+                let hi = corners.iter().map(|p| p[axis]).fold(f32::MIN, f32::max);
+                (
+                    (lo.floor() as i64).clamp(0, size),
+                    (hi.ceil() as i64).clamp(0, size),
+                )
+            };
+            let ((x0, x1), (y0, y1)) = (span(0, w), span(1, h));
+            let (rw, rh) = ((x1 - x0) as usize, (y1 - y0) as usize);
+            let mut values = vec![f32::NAN; cols * rows];
+            if rw == 0 || rh == 0 {
+                return Grid { cols, rows, values };
+            }
+            let raw = rgb.as_raw();
+            let stride = rw + 1;
+            let mut integral = vec![0u64; stride * (rh + 1)];
+            let row_bytes = w as usize * 3;
+            for y in 0..rh {
+                let start = (y0 as usize + y) * row_bytes + x0 as usize * 3;
+                let pixels = &raw[start..start + rw * 3];
+                let (above, below) = integral.split_at_mut((y + 1) * stride);
+                let above = &above[y * stride + 1..];
+                let below = &mut below[1..stride];
+                let mut run = 0u64;
+                for ((p, out), up) in pixels.chunks_exact(3).zip(below.iter_mut()).zip(above) {
+                    run += u64::from(
+                        299 * u32::from(p[0]) + 587 * u32::from(p[1]) + 114 * u32::from(p[2]),
+                    );
+                    *out = up + run;
+                }
+            }
+            let half = (step / 2.0).max(0.5);
+            for r in 0..rows {
+                for c in 0..cols {
+                    let [x, y] = to_image(c, r);
+                    if x < 0.0 || y < 0.0 || x >= w as f32 || y >= h as f32 {
+                        continue;
+                    }
+                    let bx0 = ((x - half).round() as i64 - x0).clamp(0, rw as i64 - 1) as usize;
+                    let bx1 =
+                        ((x + half).round() as i64 - x0).clamp(bx0 as i64 + 1, rw as i64) as usize;
+                    let by0 = ((y - half).round() as i64 - y0).clamp(0, rh as i64 - 1) as usize;
+                    let by1 =
+                        ((y + half).round() as i64 - y0).clamp(by0 as i64 + 1, rh as i64) as usize;
+                    let sum = (integral[by1 * stride + bx1] + integral[by0 * stride + bx0])
+                        - (integral[by0 * stride + bx1] + integral[by1 * stride + bx0]);
+                    values[r * cols + c] =
+                        (sum as f64 / (1000 * (bx1 - bx0) * (by1 - by0)) as f64) as f32;
+                }
+            }
+            Grid { cols, rows, values }
+        }
+
+        /// One sign per pass, `f32::round`, a closure per sample.
+        #[allow(clippy::too_many_arguments)]
+        fn coverage(
+            e: &Edges,
+            horizontal: bool,
+            at: f32,
+            from: f32,
+            to: f32,
+            slope: f32,
+            sign: f32,
+            offset: f32,
+        ) -> Option<f32> {
+            let (map, n_along, n_across) = if horizontal {
+                (&e.horizontal, e.cols, e.rows)
+            } else {
+                (&e.vertical, e.rows, e.cols)
+            };
+            let (to_along, to_across): (Axis, Axis) = if horizontal {
+                (Grid::col, Grid::row)
+            } else {
+                (Grid::row, Grid::col)
+            };
+            let (a0, a1) = (
+                to_along(from).round() as isize,
+                to_along(to).round() as isize,
+            );
+            let mid = (a0 + a1) as f32 / 2.0;
+            let across0 = to_across(at) + offset;
+            let (mut hit, mut valid) = (0usize, 0usize);
+            for a in a0.max(0)..=a1.min(n_along as isize - 1) {
+                let x = (across0 + slope * (a as f32 - mid)).round() as isize;
+                let get = |k: isize| -> f32 {
+                    if k < 0 || k >= n_across as isize {
+                        return f32::NAN;
+                    }
+                    let (r, c) = if horizontal {
+                        (k as usize, a as usize)
+                    } else {
+                        (a as usize, k as usize)
+                    };
+                    map[r * e.cols + c]
+                };
+                if get(x).is_nan() {
+                    continue;
+                }
+                valid += 1;
+                if [get(x - 1), get(x), get(x + 1)].contains(&sign) {
+                    hit += 1;
+                }
+            }
+            let expected = (a1 - a0 + 1).max(1) as f32;
+            (valid > 0 && valid as f32 >= MIN_VALID * expected).then(|| hit as f32 / valid as f32)
+        }
+
+        pub fn best(e: &Edges, horizontal: bool, at: f32, from: f32, to: f32) -> Option<f32> {
+            let mut best: Option<f32> = None;
+            for &slope in &SLOPES {
+                for sign in [1.0, -1.0] {
+                    let Some(c) = coverage(e, horizontal, at, from, to, slope, sign, 0.0) else {
+                        continue;
+                    };
+                    if best.is_some_and(|b| c <= b) {
+                        continue;
+                    }
+                    let beside = [-ISOLATION, ISOLATION]
+                        .iter()
+                        .filter_map(|&o| coverage(e, horizontal, at, from, to, slope, sign, o))
+                        .fold(0.0f32, f32::max);
+                    let score = c - beside;
+                    if best.is_none_or(|b| score > b) {
+                        best = Some(score);
+                    }
+                }
+            }
+            best
+        }
+
+        pub fn inspect(
+            rgb: &RgbImage,
+            det: &Detection,
+            face_luma: f32,
+            cfg: &MediumSettings,
+        ) -> Evidence {
+            let g = quality::geometry(det);
+            let grid = sample_grid(rgb, &g.frame);
+            let e = edges(&grid, face_luma, cfg.min_step);
+            let chin = g.mouth_down.max(0.5) * 1.8 + 0.4;
+            let mut best_ev = Evidence {
+                strength: 0.0,
+                frame: None,
+            };
+            fn consider(best: &mut Evidence, strength: f32, frame: Frame) {
+                if strength > best.strength {
+                    *best = Evidence {
+                        strength,
+                        frame: Some(frame),
+                    };
+                }
+            }
+            for bottom in positions(chin, T_BELOW - 0.5) {
+                let Some(cb) = best(&e, true, bottom, -FACE_HALF_WIDTH, FACE_HALF_WIDTH) else {
+                    continue;
+                };
+                if cb <= best_ev.strength {
+                    continue;
+                }
+                for side in positions(cfg.min_side, cfg.max_side).flat_map(|s| [-s, s]) {
+                    let Some(cs) = best(&e, false, side, -BROW, bottom) else {
+                        continue;
+                    };
+                    let (from, to) = if side < 0.0 {
+                        (side, FACE_HALF_WIDTH)
+                    } else {
+                        (-FACE_HALF_WIDTH, side)
+                    };
+                    let Some(cb2) = best(&e, true, bottom, from, to) else {
+                        continue;
+                    };
+                    consider(
+                        &mut best_ev,
+                        cb.min(cs).min(cb2),
+                        Frame::Corner { bottom, side },
+                    );
+                }
+            }
+            let shoulders = chin + cfg.below_shoulders;
+            let lowest = positions(chin, shoulders)
+                .find(|&t| e.row_outside(t))
+                .unwrap_or(shoulders);
+            for top in positions(-T_ABOVE + 0.5, -cfg.min_top) {
+                let Some(ct) = best(&e, true, top, -FACE_HALF_WIDTH, FACE_HALF_WIDTH) else {
+                    continue;
+                };
+                if ct <= best_ev.strength {
+                    continue;
+                }
+                let side_best = |sign: f32| {
+                    positions(cfg.min_side, cfg.max_side_open)
+                        .filter_map(|s| {
+                            best(&e, false, sign * s, top, lowest - 1.0 / PER_EYE)
+                                .map(|c| (c, sign * s))
+                        })
+                        .fold((0.0f32, 0.0f32), |m, v| if v.0 > m.0 { v } else { m })
+                };
+                let (cl, left) = side_best(-1.0);
+                let (cr, right) = side_best(1.0);
+                consider(
+                    &mut best_ev,
+                    ct.min(cl).min(cr),
+                    Frame::Sides { top, left, right },
+                );
+            }
+            best_ev
+        }
+    }
+
+    #[test]
+    fn inline_rounding_is_f32_round() {
+        let check = |x: f32| {
+            assert_eq!(round_i64(x), x.round() as i64, "{x:e} ({:#x})", x.to_bits());
+            assert_eq!(
+                round_isize(x),
+                x.round() as isize,
+                "{x:e} ({:#x})",
+                x.to_bits()
+            );
+        };
+        // Every f32 whose bits are a multiple of 61 (about 70 million, every exponent), and the
+        // neighbours of the halves, the integers and the limits of the exact range.
+        for bits in (0..=u32::MAX).step_by(61) {
+            check(f32::from_bits(bits));
+        }
+        let mut special = vec![
+            0.0,
+            -0.0,
+            0.49999997,
+            -0.49999997,
+            0.5,
+            -0.5,
+            8_388_607.5,
+            -8_388_607.5,
+            8_388_608.0,
+            -8_388_608.0,
+            16_777_216.0,
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            f32::MIN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            -f32::NAN,
+            9.3e18,
+            -9.3e18,
+            1e30,
+            -1e30,
+        ];
+        for k in -5000i32..=5000 {
+            special.push(k as f32 + 0.5);
+            special.push(k as f32);
+        }
+        for k in (-8_388_608i32..=8_388_608).step_by(4093) {
+            special.push(k as f32 + 0.5);
+        }
+        for &x in &special {
+            check(x);
+            // The neighbours, a few ulps either side.
+            for d in 1..=3u32 {
+                check(f32::from_bits(x.to_bits().wrapping_add(d)));
+                check(f32::from_bits(x.to_bits().wrapping_sub(d)));
+            }
+        }
+    }
+
+    /// A noisy picture of random flat rectangles (some of them "media" frames), `w` x `h`.
+    fn random_scene(rng: &mut fastrand::Rng, w: u32, h: u32) -> RgbImage {
+        let mut img = RgbImage::from_pixel(w, h, Rgb([rng.u8(..), rng.u8(..), rng.u8(..)]));
+        for _ in 0..rng.usize(0..8) {
+            let (x0, y0) = (rng.u32(0..w), rng.u32(0..h));
+            let (x1, y1) = (rng.u32(x0..=w), rng.u32(y0..=h));
+            let v = rng.u8(..);
+            fill(&mut img, x0, y0, x1, y1, v);
+        }
+        let noise = rng.u8(0..40);
+        for p in img.pixels_mut() {
+            for ch in p.0.iter_mut() {
+                let n = i16::from(rng.u8(..noise.max(1))) - i16::from(noise / 2);
+                *ch = (i16::from(*ch) + n).clamp(0, 255) as u8;
+            }
+        }
+        img
+    }
+
+    /// A detection with eyes `d` apart around (cx, cy), rolled by `roll` radians.
+    fn random_det(rng: &mut fastrand::Rng, w: u32, h: u32) -> Detection {
+        let (w, h) = (w as f32, h as f32);
+        // Mostly inside the image, sometimes at or past its border.
+        let cx = rng.f32() * w * 1.4 - w * 0.2;
+        let cy = rng.f32() * h * 1.4 - h * 0.2;
+        let d = match rng.u8(0..4) {
+            0 => 1.0 + rng.f32() * 8.0,
+            1 => 8.0 + rng.f32() * 40.0,
+            _ => 20.0 + rng.f32() * w.max(h) * 0.3,
+        };
+        let roll: f32 = match rng.u8(0..4) {
+            0 => 0.0,
+            1 => std::f32::consts::PI,
+            _ => (rng.f32() - 0.5) * 1.2,
+        };
+        let (c, s) = (roll.cos(), roll.sin());
+        let at = |u: f32, v: f32| [cx + d * (u * c - v * s), cy + d * (u * s + v * c)];
+        let mouth = 0.6 + rng.f32();
+        Detection {
+            score: 0.9,
+            bbox: [cx - d, cy - d, 2.0 * d, 2.5 * d],
+            landmarks: [
+                at(-0.5, 0.0),
+                at(0.5, 0.0),
+                at(rng.f32() * 0.4 - 0.2, 0.6),
+                at(-0.35, mouth),
+                at(0.35, mouth),
+            ],
+        }
+    }
+
+    fn same_f32(a: f32, b: f32) -> bool {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+    }
+
+    #[test]
+    fn grid_and_evidence_match_the_reference_bit_for_bit() {
+        let mut rng = fastrand::Rng::with_seed(12);
+        let cfg = settings();
+        let sizes = [
+            (1, 1),
+            (2, 3),
+            (7, 5),
+            (31, 17),
+            (120, 90),
+            (400, 500),
+            (930, 850),
+        ];
+        for i in 0..160 {
+            let (w, h) = sizes[i % sizes.len()];
+            let img = random_scene(&mut rng, w, h);
+            for _ in 0..3 {
+                let det = random_det(&mut rng, w, h);
+                let frame = det.eye_frame();
+                let (new, old) = (
+                    sample_grid(&img, &frame),
+                    reference::sample_grid(&img, &frame),
+                );
+                assert_eq!((new.cols, new.rows), (old.cols, old.rows));
+                let diff = new
+                    .values
+                    .iter()
+                    .zip(&old.values)
+                    .position(|(&a, &b)| !same_f32(a, b));
+                assert_eq!(diff, None, "{w}x{h} {det:?}");
+                let luma = 10.0 + rng.f32() * 200.0;
+                let (new, old) = (
+                    inspect(&img, &det, luma, &cfg),
+                    reference::inspect(&img, &det, luma, &cfg),
+                );
+                assert!(
+                    same_f32(new.strength, old.strength)
+                        && format!("{new:?}") == format!("{old:?}"),
+                    "{w}x{h} {det:?}: {new:?} != {old:?}"
+                );
+            }
+        }
+        // The hand-made scenes of the tests above, where frames are found.
+        let mut img = RgbImage::from_pixel(400, 500, Rgb([60, 60, 60]));
+        fill(&mut img, 100, 80, 300, 420, 140);
+        fill(&mut img, 165, 160, 235, 280, 170);
+        assert_eq!(
+            format!("{:?}", inspect(&img, &det(), 170.0, &cfg)),
+            format!("{:?}", reference::inspect(&img, &det(), 170.0, &cfg))
+        );
+    }
+
+    #[test]
+    fn line_search_matches_the_reference_on_framed_scenes() {
+        // Frames of random size and contrast around the face of `det()`, some cut by the
+        // border, so that many lines are covered and many frames found.
+        let mut rng = fastrand::Rng::with_seed(7);
+        let cfg = settings();
+        let mut found = 0;
+        for _ in 0..150 {
+            let mut img = RgbImage::from_pixel(400, 500, Rgb([rng.u8(..), 60, 60]));
+            let x0 = rng.u32(0..170);
+            let y0 = rng.u32(0..170);
+            let x1 = rng.u32(230..=400);
+            let y1 = rng.u32(260..=500);
+            fill(&mut img, x0, y0, x1, y1, rng.u8(..));
+            fill(&mut img, 165, 160, 235, 280, rng.u8(..));
+            let luma = 20.0 + rng.f32() * 200.0;
+            let (new, old) = (
+                inspect(&img, &det(), luma, &cfg),
+                reference::inspect(&img, &det(), luma, &cfg),
+            );
+            assert!(
+                same_f32(new.strength, old.strength) && format!("{new:?}") == format!("{old:?}"),
+                "{new:?} != {old:?}"
+            );
+            found += usize::from(new.frame.is_some());
+        }
+        assert!(found > 20, "only {found} frames found");
     }
 }

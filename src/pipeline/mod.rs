@@ -12,6 +12,7 @@ pub mod image;
 pub mod medium;
 pub mod motion;
 pub mod quality;
+mod rows;
 pub mod texture;
 
 use std::borrow::Cow;

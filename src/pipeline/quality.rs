@@ -138,17 +138,23 @@ fn face_patch(rgb: &RgbImage, det: &Detection) -> (Vec<f32>, [f32; 3]) {
     // 1.6 eye distances wide and high, starting 0.4 above the eyes: the inner face only.
     let span = 1.6 * d;
     let (w, h) = (width as usize, height as usize);
-    // Bilinear sample of channel c (0..3 for R, G, B).
-    let sample = |x: f32, y: f32, c: usize| -> f32 {
+    // Bilinear sample of R, G and B at one position: the neighbours and weights are found
+    // once for the three channels. After the clamp the position is not negative (or NaN), so
+    // truncation (`as usize`) is its floor, without a call to libm's `floorf`.
+    let sample = |x: f32, y: f32| -> [f32; 3] {
         let x = x.clamp(0.0, w as f32 - 1.001);
         let y = y.clamp(0.0, h as f32 - 1.001);
-        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        let (x0, y0) = (x as usize, y as usize);
         let (fx, fy) = (x - x0 as f32, y - y0 as f32);
         let x1 = (x0 + 1).min(w - 1);
         let y1 = (y0 + 1).min(h - 1);
-        let p = |xx: usize, yy: usize| f32::from(raw[(yy * w + xx) * 3 + c]);
-        (p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx) * (1.0 - fy)
-            + (p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx) * fy
+        let (i00, i10) = ((y0 * w + x0) * 3, (y0 * w + x1) * 3);
+        let (i01, i11) = ((y1 * w + x0) * 3, (y1 * w + x1) * 3);
+        std::array::from_fn(|c| {
+            let p = |i: usize| f32::from(raw[i + c]);
+            (p(i00) * (1.0 - fx) + p(i10) * fx) * (1.0 - fy)
+                + (p(i01) * (1.0 - fx) + p(i11) * fx) * fy
+        })
     };
     let mut out = Vec::with_capacity(PATCH * PATCH);
     let mut sums = [0f64; 3];
@@ -157,7 +163,7 @@ fn face_patch(rgb: &RgbImage, det: &Detection) -> (Vec<f32>, [f32; 3]) {
         for i in 0..PATCH {
             let s = -span / 2.0 + span * (i as f32 + 0.5) / PATCH as f32;
             let [x, y] = frame.offset(s, t);
-            let rgb = [sample(x, y, 0), sample(x, y, 1), sample(x, y, 2)];
+            let rgb = sample(x, y);
             for (sum, v) in sums.iter_mut().zip(rgb) {
                 *sum += f64::from(v);
             }
@@ -419,5 +425,92 @@ mod tests {
             lm[0] -= 95.0;
         }
         assert!(!thumbnail_fits(&d, &q, 400, 400));
+    }
+
+    /// The patch before the positions were shared by the channels: a bilinear sample per
+    /// channel with `floor`. The reference the current one must match bit for bit.
+    fn face_patch_reference(rgb: &RgbImage, det: &Detection) -> (Vec<f32>, [f32; 3]) {
+        let (width, height) = rgb.dimensions();
+        let raw = rgb.as_raw();
+        let frame = det.eye_frame();
+        let d = frame.eye_distance;
+        let span = 1.6 * d;
+        let (w, h) = (width as usize, height as usize);
+        let sample = |x: f32, y: f32, c: usize| -> f32 {
+            let x = x.clamp(0.0, w as f32 - 1.001);
+            let y = y.clamp(0.0, h as f32 - 1.001);
+            let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+            let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+            let x1 = (x0 + 1).min(w - 1);
+            let y1 = (y0 + 1).min(h - 1);
+            let p = |xx: usize, yy: usize| f32::from(raw[(yy * w + xx) * 3 + c]);
+            (p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx) * (1.0 - fy)
+                + (p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx) * fy
+        };
+        let mut out = Vec::with_capacity(PATCH * PATCH);
+        let mut sums = [0f64; 3];
+        for j in 0..PATCH {
+            let t = -0.4 * d + span * (j as f32 + 0.5) / PATCH as f32;
+            for i in 0..PATCH {
+                let s = -span / 2.0 + span * (i as f32 + 0.5) / PATCH as f32;
+                let [x, y] = frame.offset(s, t);
+                let rgb = [sample(x, y, 0), sample(x, y, 1), sample(x, y, 2)];
+                for (sum, v) in sums.iter_mut().zip(rgb) {
+                    *sum += f64::from(v);
+                }
+                out.push(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]);
+            }
+        }
+        let n = (PATCH * PATCH) as f64;
+        (out, sums.map(|s| (s / n) as f32))
+    }
+
+    #[test]
+    fn face_patch_matches_the_reference_bit_for_bit() {
+        let mut rng = fastrand::Rng::with_seed(96);
+        let same = |a: &[f32], b: &[f32]| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+        };
+        let sizes = [(2, 2), (3, 9), (64, 48), (400, 400), (930, 850)];
+        for i in 0..200 {
+            let (w, h) = sizes[i % sizes.len()];
+            let mut raw = vec![0u8; w * h * 3];
+            rng.fill(&mut raw);
+            let img = RgbImage::from_raw(w as u32, h as u32, raw).expect("sized buffer");
+            // Faces inside, at and past the border, tiny and huge, rolled either way.
+            let (cx, cy) = (
+                rng.f32() * w as f32 * 1.6 - w as f32 * 0.3,
+                rng.f32() * h as f32 * 1.6 - h as f32 * 0.3,
+            );
+            let d = 0.5 + rng.f32() * w.max(h) as f32 * 0.6;
+            let roll = (rng.f32() - 0.5) * 7.0;
+            let (c, s) = (roll.cos(), roll.sin());
+            let at = |u: f32, v: f32| [cx + d * (u * c - v * s), cy + d * (u * s + v * c)];
+            let det = Detection {
+                score: 0.9,
+                bbox: [cx - d, cy - d, 2.0 * d, 2.5 * d],
+                landmarks: [
+                    at(-0.5, 0.0),
+                    at(0.5, 0.0),
+                    at(0.0, 0.6),
+                    at(-0.35, 1.1),
+                    at(0.35, 1.1),
+                ],
+            };
+            let (new, new_rgb) = face_patch(&img, &det);
+            let (old, old_rgb) = face_patch_reference(&img, &det);
+            assert!(
+                same(&new, &old) && same(&new_rgb, &old_rgb),
+                "{w}x{h} {det:?}"
+            );
+        }
+        let img = RgbImage::from_fn(400, 400, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        assert_eq!(
+            face_patch(&img, &frontal()),
+            face_patch_reference(&img, &frontal())
+        );
     }
 }

@@ -10,6 +10,7 @@ use image::RgbImage;
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use super::rows::ColumnSums;
 use crate::models::ModelSet;
 
 pub const INPUT_SIDE: usize = 80;
@@ -121,27 +122,23 @@ pub fn crop_bgr_area(img: &RgbImage, window: [i64; 4], side: usize, gain: [f32; 
     let ys = bounds(ch);
     let (x0, y0) = (x0.max(0) as usize, y0.max(0) as usize);
     let mut out = vec![0f32; 3 * plane];
-    // Column sums of one output row's band, per output column and channel.
-    let mut acc = vec![0u32; side * 3];
+    // One output row's band of source rows added up byte by byte over the window's width
+    // ([`ColumnSums`], vectorised), then each output column's footprint summed per channel:
+    // the same integer sums as adding up each footprint pixel by pixel.
+    let mut band_sums = ColumnSums::default();
     for (dy, &(ya, yb)) in ys.iter().enumerate() {
-        acc.iter_mut().for_each(|v| *v = 0);
-        for y in ya..yb {
-            let row = &raw[((y0 + y) * iw + x0) * 3..];
-            for (dx, &(xa, xb)) in xs.iter().enumerate() {
-                let a = &mut acc[dx * 3..dx * 3 + 3];
-                for px in row[xa * 3..xb * 3].chunks_exact(3) {
-                    a[0] += u32::from(px[0]);
-                    a[1] += u32::from(px[1]);
-                    a[2] += u32::from(px[2]);
-                }
-            }
-        }
+        let band = band_sums.sum(raw, iw * 3, x0 * 3, cw * 3, y0 + ya..y0 + yb);
         for (dx, &(xa, xb)) in xs.iter().enumerate() {
+            let mut sums = [0u32; 3];
+            for px in band[xa * 3..xb * 3].chunks_exact(3) {
+                sums[0] += px[0];
+                sums[1] += px[1];
+                sums[2] += px[2];
+            }
             let n = ((xb - xa) * (yb - ya)) as f32;
-            for c in 0..3 {
+            for (c, &sum) in sums.iter().enumerate() {
                 // RGB channel c goes to BGR plane 2 - c.
-                out[(2 - c) * plane + dy * side + dx] =
-                    (acc[dx * 3 + c] as f32 / n * gain[c]).min(255.0);
+                out[(2 - c) * plane + dy * side + dx] = (sum as f32 / n * gain[c]).min(255.0);
             }
         }
     }
@@ -280,5 +277,113 @@ mod tests {
         let p = softmax3(&[1.0, 2.0, 0.5]);
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!(p[1] > p[0] && p[0] > p[2]);
+    }
+
+    /// The area shrink before the row-band accumulator: footprint by footprint, pixel by
+    /// pixel. The reference the current one must match bit for bit.
+    fn crop_bgr_area_reference(
+        img: &RgbImage,
+        window: [i64; 4],
+        side: usize,
+        gain: [f32; 3],
+    ) -> Vec<f32> {
+        let [x0, y0, x1, y1] = window;
+        let (cw, ch) = ((x1 - x0 + 1).max(1) as usize, (y1 - y0 + 1).max(1) as usize);
+        if cw < side || ch < side {
+            return crop_bgr(img, window, side, gain);
+        }
+        let iw = img.width() as usize;
+        let raw = img.as_raw();
+        let plane = side * side;
+        let bounds = |len: usize| -> Vec<(usize, usize)> {
+            (0..side)
+                .map(|d| {
+                    (
+                        d * len / side,
+                        ((d + 1) * len / side).max(d * len / side + 1),
+                    )
+                })
+                .collect()
+        };
+        let xs = bounds(cw);
+        let ys = bounds(ch);
+        let (x0, y0) = (x0.max(0) as usize, y0.max(0) as usize);
+        let mut out = vec![0f32; 3 * plane];
+        let mut acc = vec![0u32; side * 3];
+        for (dy, &(ya, yb)) in ys.iter().enumerate() {
+            acc.iter_mut().for_each(|v| *v = 0);
+            for y in ya..yb {
+                let row = &raw[((y0 + y) * iw + x0) * 3..];
+                for (dx, &(xa, xb)) in xs.iter().enumerate() {
+                    let a = &mut acc[dx * 3..dx * 3 + 3];
+                    for px in row[xa * 3..xb * 3].chunks_exact(3) {
+                        a[0] += u32::from(px[0]);
+                        a[1] += u32::from(px[1]);
+                        a[2] += u32::from(px[2]);
+                    }
+                }
+            }
+            for (dx, &(xa, xb)) in xs.iter().enumerate() {
+                let n = ((xb - xa) * (yb - ya)) as f32;
+                for c in 0..3 {
+                    out[(2 - c) * plane + dy * side + dx] =
+                        (acc[dx * 3 + c] as f32 / n * gain[c]).min(255.0);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn area_shrink_matches_the_reference_bit_for_bit() {
+        let mut rng = fastrand::Rng::with_seed(80);
+        let sizes = [
+            (1, 1),
+            (5, 7),
+            (80, 80),
+            (81, 200),
+            (333, 251),
+            (930, 850),
+            (1200, 97),
+        ];
+        for i in 0..300 {
+            let (w, h) = sizes[i % sizes.len()];
+            let mut raw = vec![0u8; (w * h * 3) as usize];
+            rng.fill(&mut raw);
+            let img = RgbImage::from_raw(w, h, raw).expect("sized buffer");
+            let gain = [0.5 + rng.f32() * 3.0, 0.6 + rng.f32() * 3.0, 1.0];
+            // Detector boxes anywhere, also past the border, through crop_window as scored;
+            // and windows made by hand: the whole image, a corner, tiny ones.
+            let bbox = [
+                rng.f32() * w as f32 * 1.2 - w as f32 * 0.1,
+                rng.f32() * h as f32 * 1.2 - h as f32 * 0.1,
+                1.0 + rng.f32() * w as f32 * 0.5,
+                1.0 + rng.f32() * h as f32 * 0.5,
+            ];
+            let (wi, hi) = (i64::from(w), i64::from(h));
+            let x0 = rng.i64(0..wi);
+            let y0 = rng.i64(0..hi);
+            let windows = [
+                crop_window(bbox, V2_SCALE, w, h),
+                crop_window(bbox, V1SE_SCALE, w, h),
+                [0, 0, wi - 1, hi - 1],
+                [x0, y0, rng.i64(x0..wi), rng.i64(y0..hi)],
+                [wi - 1, hi - 1, wi - 1, hi - 1],
+            ];
+            for window in windows {
+                for side in [1, 2, 7, INPUT_SIDE] {
+                    let new = crop_bgr_area(&img, window, side, gain);
+                    let old = crop_bgr_area_reference(&img, window, side, gain);
+                    assert!(
+                        new.len() == old.len()
+                            && new
+                                .iter()
+                                .zip(&old)
+                                .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{w}x{h} {window:?} side {side}"
+                    );
+                }
+            }
+        }
     }
 }
