@@ -15,6 +15,7 @@ mod captures;
 mod composites;
 #[path = "../../tests/common/images.rs"]
 mod images;
+mod parity;
 mod passive;
 
 use std::collections::BTreeMap;
@@ -61,6 +62,16 @@ fn read(name: &str) -> Result<Vec<u8>> {
 }
 
 fn score(engine: &Engine, first: &[u8], second: &[u8], tags: &[&str]) -> LivenessDetectionResponse {
+    score_labelled(engine, first, second, tags, "a pair")
+}
+
+fn score_labelled(
+    engine: &Engine,
+    first: &[u8],
+    second: &[u8],
+    tags: &[&str],
+    label: &str,
+) -> LivenessDetectionResponse {
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let request = LivenessDetectionRequest {
         live_images: vec![
@@ -74,7 +85,9 @@ fn score(engine: &Engine, first: &[u8], second: &[u8], tags: &[&str]) -> Livenes
             },
         ],
     };
-    engine.score(&request).expect("valid request")
+    let response = engine.score(&request).expect("valid request");
+    parity::check(&request, &response, label);
+    response
 }
 
 /// What one scored pair says.
@@ -267,6 +280,7 @@ fn main() -> Result<()> {
         .map_or(1, |n| n.get())
         .min(4);
     let engine = Engine::new(settings.clone(), workers).context("models (run `make setup`)")?;
+    parity::init(&settings, workers)?;
     let threshold = settings.motion.threshold;
 
     // --- jobs ---
@@ -355,7 +369,13 @@ fn main() -> Result<()> {
                             let (a, b) =
                                 (read(first).expect("image"), read(second).expect("image"));
                             let tags: Vec<&str> = tag.iter().copied().collect();
-                            let resp = score(&engine, &a, &b, &tags);
+                            let resp = score_labelled(
+                                &engine,
+                                &a,
+                                &b,
+                                &tags,
+                                &format!("{first} → {second}"),
+                            );
                             let short = |p: &str| {
                                 p.trim_start_matches("bioid/")
                                     .trim_start_matches("nod/")
@@ -371,7 +391,13 @@ fn main() -> Result<()> {
                         Job::Attack { base, attack } => {
                             let b = &bases[*base];
                             let (x, y) = attacks::render(b, &attack.op);
-                            let resp = score(&engine, &x, &y, &[]);
+                            let resp = score_labelled(
+                                &engine,
+                                &x,
+                                &y,
+                                &[],
+                                &format!("{}: {}", b.name, attack.name),
+                            );
                             row(
                                 attack.kind.name().into(),
                                 format!("{}: {}", b.name, attack.name),
@@ -431,6 +457,9 @@ fn main() -> Result<()> {
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/evaluation.md");
     std::fs::write(&out, report).with_context(|| format!("writing {}", out.display()))?;
     println!("{passive_summary}");
+    if let Some(line) = parity::report() {
+        println!("{line}");
+    }
     // Console summary.
     let planar: Vec<&Row> = attacks_rows
         .iter()

@@ -96,6 +96,10 @@ fn rgb_of(name: &str, engine: &Engine) -> Result<RgbImage> {
 }
 
 fn score(engine: &Engine, bytes: &[u8]) -> Result<LivenessDetectionResponse> {
+    score_labelled(engine, bytes, "a passive item")
+}
+
+fn score_labelled(engine: &Engine, bytes: &[u8], label: &str) -> Result<LivenessDetectionResponse> {
     use base64::Engine as _;
     let request = liveness::api::LivenessDetectionRequest {
         live_images: vec![liveness::api::ImageData {
@@ -103,7 +107,9 @@ fn score(engine: &Engine, bytes: &[u8]) -> Result<LivenessDetectionResponse> {
             tags: vec![],
         }],
     };
-    Ok(engine.score(&request)?)
+    let response = engine.score(&request)?;
+    super::parity::check(&request, &response, label);
+    Ok(response)
 }
 
 /// The single face's centre and eye distance, when the image is upright with one face.
@@ -345,7 +351,8 @@ pub fn run(engine: &Engine, workers: usize) -> Result<(String, String)> {
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(k) else { break };
-                    match score(engine, &item.bytes) {
+                    let label = format!("{} ({})", item.source, item.variant);
+                    match score_labelled(engine, &item.bytes, &label) {
                         Ok(r) => {
                             if let Ok(mut v) = rows.lock() {
                                 v.push((k, row(item, &r)));

@@ -1,0 +1,130 @@
+//! `LIVENESS_EVAL_REFERENCE_GRAPH=published make eval` (or `prelu_as_max`): every request of the
+//! evaluation, active and passive, is scored a second time with the MiniFASNet graphs in that
+//! form, and the run prints how many decisions and error lists differ and the largest move of
+//! each score (the parity check of `[models] minifasnet_graph`, docs/performance.md). Without
+//! the variable nothing changes and nothing is scored twice.
+
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::{Context, Result, bail};
+use liveness::Engine;
+use liveness::api::{LivenessDetectionRequest, LivenessDetectionResponse};
+use liveness::config::{MiniFasnetGraph, ScoringSettings};
+
+pub const VARIABLE: &str = "LIVENESS_EVAL_REFERENCE_GRAPH";
+
+struct Parity {
+    form: MiniFasnetGraph,
+    engine: Engine,
+    stats: Mutex<Stats>,
+}
+
+#[derive(Default)]
+struct Stats {
+    compared: usize,
+    decisions: usize,
+    errors: usize,
+    texture: (f64, String),
+    motion: (f64, String),
+    liveness: (f64, String),
+}
+
+static PARITY: OnceLock<Option<Parity>> = OnceLock::new();
+
+/// Reads the variable and, when it is set, loads the reference engine.
+pub fn init(settings: &ScoringSettings, workers: usize) -> Result<()> {
+    let parity = match std::env::var(VARIABLE).ok().as_deref() {
+        None | Some("") => None,
+        Some(name) => {
+            let form = match name {
+                "published" => MiniFasnetGraph::Published,
+                "prelu_as_max" => MiniFasnetGraph::PreluAsMax,
+                "blocked" => MiniFasnetGraph::Blocked,
+                other => bail!("{VARIABLE}={other}: published, prelu_as_max or blocked"),
+            };
+            let mut s = settings.clone();
+            s.models.minifasnet_graph = form;
+            let engine = Engine::new(s, workers).context("reference models")?;
+            Some(Parity {
+                form,
+                engine,
+                stats: Mutex::default(),
+            })
+        }
+    };
+    let _ = PARITY.set(parity);
+    Ok(())
+}
+
+fn record(largest: &mut (f64, String), a: f64, b: f64, label: &str) {
+    let d = (a - b).abs();
+    if d > largest.0 {
+        *largest = (d, label.to_string());
+    }
+}
+
+/// Scores `request` with the reference engine too (when there is one) and compares.
+pub fn check(
+    request: &LivenessDetectionRequest,
+    response: &LivenessDetectionResponse,
+    label: &str,
+) {
+    let Some(Some(p)) = PARITY.get() else {
+        return;
+    };
+    let Ok(reference) = p.engine.score(request) else {
+        return;
+    };
+    let mut s = p.stats.lock().unwrap_or_else(|e| e.into_inner());
+    s.compared += 1;
+    s.decisions += usize::from(reference.live != response.live);
+    let codes =
+        |r: &LivenessDetectionResponse| r.errors.iter().map(|e| e.error_code).collect::<Vec<_>>();
+    s.errors += usize::from(codes(&reference) != codes(response));
+    record(
+        &mut s.liveness,
+        response.liveness_score,
+        reference.liveness_score,
+        label,
+    );
+    for (a, b) in response
+        .image_properties
+        .iter()
+        .zip(&reference.image_properties)
+    {
+        for (fa, fb) in a.faces.iter().zip(&b.faces) {
+            record(
+                &mut s.texture,
+                fa.texture_liveness_score,
+                fb.texture_liveness_score,
+                label,
+            );
+            record(
+                &mut s.motion,
+                fa.motion_liveness_score,
+                fb.motion_liveness_score,
+                label,
+            );
+        }
+    }
+}
+
+/// The summary line, when a reference was given.
+pub fn report() -> Option<String> {
+    let p = PARITY.get()?.as_ref()?;
+    let s = p.stats.lock().unwrap_or_else(|e| e.into_inner());
+    Some(format!(
+        "parity against the {:?} MiniFASNet graphs: {} requests, {} decisions and {} error lists differ; \
+         largest move: texture {:.6} ({}), motion {:.6} ({}), liveness {:.6} ({})",
+        p.form,
+        s.compared,
+        s.decisions,
+        s.errors,
+        s.texture.0,
+        s.texture.1,
+        s.motion.0,
+        s.motion.1,
+        s.liveness.0,
+        s.liveness.1
+    ))
+}
