@@ -85,20 +85,15 @@ fn bench(c: &mut Criterion) {
             })
         });
         drop(models);
-        let mut published_models = published.models();
-        group.bench_function("texture (MiniFASNet pair, published graphs)", |b| {
-            b.iter(|| {
-                texture::score(
-                    &mut published_models,
-                    &decoded.rgb,
-                    det.bbox,
-                    [1.0; 3],
-                    true,
-                )
-                .expect("texture")
-            })
-        });
-        drop(published_models);
+        for (form, other) in &other_forms {
+            let mut other_models = other.models();
+            group.bench_function(format!("texture (MiniFASNet pair, graphs {form:?})"), |b| {
+                b.iter(|| {
+                    texture::score(&mut other_models, &decoded.rgb, det.bbox, [1.0; 3], true)
+                        .expect("texture")
+                })
+            });
+        }
         group.finish();
     }
 }
