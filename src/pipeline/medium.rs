@@ -297,13 +297,73 @@ type Axis = fn(f32) -> f32;
 /// stands alone, while hair, fabric and foliage cover every line near them.
 const ISOLATION: f32 = 3.0;
 
-impl Edges {
+/// The fields of a [`Lines`] sample, one byte each so that a line's samples add up in one
+/// `u32`: the sample is inside the image (`VALID`), a step up (`UP`) or down (`DOWN`) lies on it
+/// or on one of its two neighbours across the line's direction.
+const VALID: u32 = 1;
+const UP: u32 = 1 << 8;
+const DOWN: u32 = 1 << 16;
+
+/// The edge maps prepared for the line search: per sample, what [`Edges`] says about it and its
+/// neighbours across (outside the map counts as outside the image, which is neither sign),
+/// packed as [`VALID`] | [`UP`] | [`DOWN`], 0 outside the image.
+struct Lines {
+    /// Across a horizontal line is along the grid's columns (the neighbours are the rows above
+    /// and below), across a vertical line along its rows.
+    horizontal: Vec<u32>,
+    vertical: Vec<u32>,
+    cols: usize,
+    rows: usize,
+}
+
+impl Lines {
+    fn new(e: &Edges) -> Lines {
+        let (cols, rows) = (e.cols, e.rows);
+        // A line has at most this many samples, each adding at most 1 to a byte field.
+        assert!(cols.max(rows) < 256);
+        let pack = |map: &[f32], horizontal: bool| -> Vec<u32> {
+            let get = |r: usize, c: Option<usize>, dr: bool| -> f32 {
+                // The neighbour `c` positions away across, NaN outside the map.
+                let (r, c) = match (c, dr) {
+                    (Some(k), true) if k < rows => (k, r),
+                    (Some(k), false) if k < cols => (r, k),
+                    _ => return f32::NAN,
+                };
+                map[r * cols + c]
+            };
+            let mut out = vec![0u32; cols * rows];
+            for r in 0..rows {
+                for c in 0..cols {
+                    let here = map[r * cols + c];
+                    if here.is_nan() {
+                        continue;
+                    }
+                    let (before, after) = if horizontal {
+                        (get(c, r.checked_sub(1), true), get(c, Some(r + 1), true))
+                    } else {
+                        (get(r, c.checked_sub(1), false), get(r, Some(c + 1), false))
+                    };
+                    let hit = |s: f32| before == s || here == s || after == s;
+                    out[r * cols + c] =
+                        VALID | (u32::from(hit(1.0)) * UP) | (u32::from(hit(-1.0)) * DOWN);
+                }
+            }
+            out
+        };
+        Lines {
+            horizontal: pack(&e.horizontal, true),
+            vertical: pack(&e.vertical, false),
+            cols,
+            rows,
+        }
+    }
+
     /// Coverage by steps up (`[0]`) and by steps down (`[1]`) of the straight line
     /// `t = t0 + slope · (s - s_mid)` over `s` in `[from, to]` (horizontal), or
     /// `s = s0 + slope · (t - t_mid)` over `t` in `[from, to]` (vertical), the line shifted by
     /// `offset` samples across. None when too little of it is inside the image.
     ///
-    /// Both signs come from one pass: which samples are valid does not depend on the sign.
+    /// Both signs and the count of valid samples come from one load per sample.
     fn coverage(
         &self,
         horizontal: bool,
@@ -327,38 +387,37 @@ impl Edges {
         let (a0, a1) = (round_isize(to_along(from)), round_isize(to_along(to)));
         let mid = (a0 + a1) as f32 / 2.0;
         let across0 = to_across(at) + offset;
-        let n_across = n_across as isize;
-        let (mut up, mut down, mut valid) = (0usize, 0usize, 0usize);
+        let mut sum = 0u32;
         for a in a0.max(0)..=a1.min(n_along as isize - 1) {
             let x = round_isize(across0 + slope * (a as f32 - mid));
-            if x < 0 || x >= n_across {
-                continue;
+            // Negative `x` wraps to a huge index.
+            if (x as usize) < n_across {
+                sum += map[a as usize * step_along + x as usize * step_across];
             }
-            let base = a as usize * step_along;
-            let get = |k: isize| map[base + k as usize * step_across];
-            let here = get(x);
-            if here.is_nan() {
-                continue;
-            }
-            valid += 1;
-            // Outside the map counts as NaN, which is neither sign.
-            let before = if x > 0 { get(x - 1) } else { f32::NAN };
-            let after = if x + 1 < n_across {
-                get(x + 1)
-            } else {
-                f32::NAN
-            };
-            up += usize::from(before == 1.0 || here == 1.0 || after == 1.0);
-            down += usize::from(before == -1.0 || here == -1.0 || after == -1.0);
         }
+        let (valid, up, down) = (
+            (sum & 0xff) as usize,
+            ((sum >> 8) & 0xff) as usize,
+            (sum >> 16) as usize,
+        );
         let expected = (a1 - a0 + 1).max(1) as f32;
         (valid > 0 && valid as f32 >= MIN_VALID * expected)
             .then(|| [up as f32 / valid as f32, down as f32 / valid as f32])
     }
 
     /// The best score of a line at `at` over `[from, to]`, over the slopes and both signs: its
-    /// coverage less the coverage of the parallel lines [`ISOLATION`] samples to either side.
-    fn best(&self, horizontal: bool, at: f32, from: f32, to: f32) -> Option<f32> {
+    /// coverage less the coverage of the parallel lines [`ISOLATION`] samples to either side;
+    /// None when no slope's line is inside the image enough.
+    ///
+    /// Only scores above `floor` matter to the caller: the result is exact when it is above
+    /// `floor`, and otherwise some value at most `floor`. A score is its coverage `c` less a
+    /// coverage (at least 0), so when `c <= floor` the score is at most `floor` too and `c`
+    /// stands in for it without the parallel lines. The result is the largest of the scores
+    /// and stand-ins: if the true best score is above `floor`, it comes from a line whose `c` is
+    /// above `floor` and so is computed, and every stand-in (at most `floor`) is below it; if it
+    /// is not, every score and stand-in is at most `floor`. Whether it is None does not depend
+    /// on `floor`.
+    fn best(&self, horizontal: bool, at: f32, from: f32, to: f32, floor: f32) -> Option<f32> {
         let mut best: Option<f32> = None;
         for &slope in &SLOPES {
             let Some(cover) = self.coverage(horizontal, at, from, to, slope, 0.0) else {
@@ -369,6 +428,11 @@ impl Edges {
             // Sign +1 (index 0), then -1.
             for (sign, &c) in cover.iter().enumerate() {
                 if best.is_some_and(|b| c <= b) {
+                    continue;
+                }
+                if c <= floor {
+                    // Above the best so far (or the first): the stand-in.
+                    best = Some(c);
                     continue;
                 }
                 let beside = *beside.get_or_insert_with(|| {
@@ -397,7 +461,7 @@ impl Edges {
             Grid::col(-FACE_HALF_WIDTH).round() as usize,
             Grid::col(FACE_HALF_WIDTH).round() as usize,
         );
-        (c0..=c1).all(|c| self.horizontal[r as usize * self.cols + c].is_nan())
+        (c0..=c1).all(|c| self.horizontal[r as usize * self.cols + c] & VALID == 0)
     }
 }
 
@@ -408,10 +472,16 @@ fn positions(lo: f32, hi: f32) -> impl Iterator<Item = f32> {
 }
 
 /// Looks for the border of a medium around the face.
+///
+/// A frame is recorded only when its strength, the smallest score of its lines, is above the
+/// best strength so far, so each line is searched with that strength as the floor of
+/// [`Lines::best`]: a line whose result is at most the floor (exact or not) rules the frame out,
+/// exactly as its true score would, and a frame that is recorded has all its lines above the
+/// floor, so exact.
 pub fn inspect(rgb: &RgbImage, det: &Detection, face_luma: f32, cfg: &MediumSettings) -> Evidence {
     let g = quality::geometry(det);
     let grid = sample_grid(rgb, &g.frame);
-    let e = edges(&grid, face_luma, cfg.min_step);
+    let e = Lines::new(&edges(&grid, face_luma, cfg.min_step));
     // Below the chin: the chin is about as far below the mouth as the thumbnail's margin says;
     // the first line looked for starts a little lower so that the jaw's own edge is not taken.
     let chin = g.mouth_down.max(0.5) * 1.8 + 0.4;
@@ -430,7 +500,13 @@ pub fn inspect(rgb: &RgbImage, det: &Detection, face_luma: f32, cfg: &MediumSett
 
     // A corner under the face.
     for bottom in positions(chin, T_BELOW - 0.5) {
-        let Some(cb) = e.best(true, bottom, -FACE_HALF_WIDTH, FACE_HALF_WIDTH) else {
+        let Some(cb) = e.best(
+            true,
+            bottom,
+            -FACE_HALF_WIDTH,
+            FACE_HALF_WIDTH,
+            best.strength,
+        ) else {
             continue;
         };
         if cb <= best.strength {
@@ -438,15 +514,19 @@ pub fn inspect(rgb: &RgbImage, det: &Detection, face_luma: f32, cfg: &MediumSett
         }
         for side in positions(cfg.min_side, cfg.max_side).flat_map(|s| [-s, s]) {
             // The side line from the brow to the bottom line, and the bottom line on to it.
-            let Some(cs) = e.best(false, side, -BROW, bottom) else {
+            let Some(cs) = e.best(false, side, -BROW, bottom, best.strength) else {
                 continue;
             };
+            if cs <= best.strength {
+                // The frame's strength is at most `cs`: not recorded, whatever `cb2` is.
+                continue;
+            }
             let (from, to) = if side < 0.0 {
                 (side, FACE_HALF_WIDTH)
             } else {
                 (-FACE_HALF_WIDTH, side)
             };
-            let Some(cb2) = e.best(true, bottom, from, to) else {
+            let Some(cb2) = e.best(true, bottom, from, to, best.strength) else {
                 continue;
             };
             consider(
@@ -463,21 +543,35 @@ pub fn inspect(rgb: &RgbImage, det: &Detection, face_luma: f32, cfg: &MediumSett
         .find(|&t| e.row_outside(t))
         .unwrap_or(shoulders);
     for top in positions(-T_ABOVE + 0.5, -cfg.min_top) {
-        let Some(ct) = e.best(true, top, -FACE_HALF_WIDTH, FACE_HALF_WIDTH) else {
+        let floor = best.strength;
+        let Some(ct) = e.best(true, top, -FACE_HALF_WIDTH, FACE_HALF_WIDTH, floor) else {
             continue;
         };
-        if ct <= best.strength {
+        if ct <= floor {
             continue;
         }
+        // The first side position with the best score (0 and 0.0 if none is above 0).
+        //
+        // Each position is searched with the floor `floor.max(m.0)`. While the best so far
+        // `m.0` is at most `floor`, a position's result is exact if its score is above `floor`
+        // and at most `floor` otherwise, so `m.0` stays at most `floor` until the first position
+        // whose score is above `floor`, which replaces it exactly as it replaces the reference's
+        // best so far (also at most `floor`). From there on the floor is `m.0`: a score above it
+        // is exact and replaces it, a result at most it does not, as in the reference. So when
+        // the best score is above `floor` the result is the reference's; when it is not, the
+        // result is at most `floor` and so is the frame's strength, which is then not recorded.
         let side_best = |sign: f32| {
-            positions(cfg.min_side, cfg.max_side_open)
-                .filter_map(|s| {
-                    e.best(false, sign * s, top, lowest - 1.0 / PER_EYE)
-                        .map(|c| (c, sign * s))
-                })
-                .fold((0.0f32, 0.0f32), |m, v| if v.0 > m.0 { v } else { m })
+            positions(cfg.min_side, cfg.max_side_open).fold((0.0f32, 0.0f32), |m, s| {
+                match e.best(false, sign * s, top, lowest - 1.0 / PER_EYE, floor.max(m.0)) {
+                    Some(c) if c > m.0 => (c, sign * s),
+                    _ => m,
+                }
+            })
         };
         let (cl, left) = side_best(-1.0);
+        if cl <= floor {
+            continue;
+        }
         let (cr, right) = side_best(1.0);
         consider(
             &mut best,
@@ -567,6 +661,208 @@ mod tests {
         let ev = inspect(&img, &det(), 170.0, &settings());
         assert_eq!(ev.frame, None);
         assert_eq!(ev.strength, 0.0);
+    }
+
+    /// The line search before the packed maps and the floors (with the current grid), kept as
+    /// the reference the current one must match bit for bit.
+    mod current {
+        use super::super::*;
+
+        impl Edges {
+            /// Coverage by steps up (`[0]`) and by steps down (`[1]`) of the straight line
+            /// `t = t0 + slope · (s - s_mid)` over `s` in `[from, to]` (horizontal), or
+            /// `s = s0 + slope · (t - t_mid)` over `t` in `[from, to]` (vertical), the line shifted by
+            /// `offset` samples across. None when too little of it is inside the image.
+            ///
+            /// Both signs come from one pass: which samples are valid does not depend on the sign.
+            pub(super) fn coverage(
+                &self,
+                horizontal: bool,
+                at: f32,
+                from: f32,
+                to: f32,
+                slope: f32,
+                offset: f32,
+            ) -> Option<[f32; 2]> {
+                // The map, the line's length and breadth in samples, and the index steps along/across.
+                let (map, n_along, n_across, step_along, step_across) = if horizontal {
+                    (&self.horizontal, self.cols, self.rows, 1, self.cols)
+                } else {
+                    (&self.vertical, self.rows, self.cols, self.cols, 1)
+                };
+                let (to_along, to_across): (Axis, Axis) = if horizontal {
+                    (Grid::col, Grid::row)
+                } else {
+                    (Grid::row, Grid::col)
+                };
+                let (a0, a1) = (round_isize(to_along(from)), round_isize(to_along(to)));
+                let mid = (a0 + a1) as f32 / 2.0;
+                let across0 = to_across(at) + offset;
+                let n_across = n_across as isize;
+                let (mut up, mut down, mut valid) = (0usize, 0usize, 0usize);
+                for a in a0.max(0)..=a1.min(n_along as isize - 1) {
+                    let x = round_isize(across0 + slope * (a as f32 - mid));
+                    if x < 0 || x >= n_across {
+                        continue;
+                    }
+                    let base = a as usize * step_along;
+                    let get = |k: isize| map[base + k as usize * step_across];
+                    let here = get(x);
+                    if here.is_nan() {
+                        continue;
+                    }
+                    valid += 1;
+                    // Outside the map counts as NaN, which is neither sign.
+                    let before = if x > 0 { get(x - 1) } else { f32::NAN };
+                    let after = if x + 1 < n_across {
+                        get(x + 1)
+                    } else {
+                        f32::NAN
+                    };
+                    up += usize::from(before == 1.0 || here == 1.0 || after == 1.0);
+                    down += usize::from(before == -1.0 || here == -1.0 || after == -1.0);
+                }
+                let expected = (a1 - a0 + 1).max(1) as f32;
+                (valid > 0 && valid as f32 >= MIN_VALID * expected)
+                    .then(|| [up as f32 / valid as f32, down as f32 / valid as f32])
+            }
+
+            /// The best score of a line at `at` over `[from, to]`, over the slopes and both signs: its
+            /// coverage less the coverage of the parallel lines [`ISOLATION`] samples to either side.
+            pub(super) fn best(
+                &self,
+                horizontal: bool,
+                at: f32,
+                from: f32,
+                to: f32,
+            ) -> Option<f32> {
+                let mut best: Option<f32> = None;
+                for &slope in &SLOPES {
+                    let Some(cover) = self.coverage(horizontal, at, from, to, slope, 0.0) else {
+                        continue;
+                    };
+                    // The parallel lines, for both signs, once one sign needs them.
+                    let mut beside: Option<[f32; 2]> = None;
+                    // Sign +1 (index 0), then -1.
+                    for (sign, &c) in cover.iter().enumerate() {
+                        if best.is_some_and(|b| c <= b) {
+                            continue;
+                        }
+                        let beside = *beside.get_or_insert_with(|| {
+                            [-ISOLATION, ISOLATION]
+                                .iter()
+                                .filter_map(|&o| self.coverage(horizontal, at, from, to, slope, o))
+                                .fold([0.0f32; 2], |m, v| [m[0].max(v[0]), m[1].max(v[1])])
+                        });
+                        let score = c - beside[sign];
+                        if best.is_none_or(|b| score > b) {
+                            best = Some(score);
+                        }
+                    }
+                }
+                best
+            }
+
+            /// Is the grid sample at face coordinate `t` (row) outside the image for the whole face
+            /// width? (The medium's bottom is then out of the picture.)
+            pub(super) fn row_outside(&self, t: f32) -> bool {
+                let r = Grid::row(t).round() as isize;
+                if r < 0 || r >= self.rows as isize {
+                    return true;
+                }
+                let (c0, c1) = (
+                    Grid::col(-FACE_HALF_WIDTH).round() as usize,
+                    Grid::col(FACE_HALF_WIDTH).round() as usize,
+                );
+                (c0..=c1).all(|c| self.horizontal[r as usize * self.cols + c].is_nan())
+            }
+        }
+
+        /// Looks for the border of a medium around the face.
+        pub fn inspect(
+            rgb: &RgbImage,
+            det: &Detection,
+            face_luma: f32,
+            cfg: &MediumSettings,
+        ) -> Evidence {
+            let g = quality::geometry(det);
+            let grid = sample_grid(rgb, &g.frame);
+            let e = edges(&grid, face_luma, cfg.min_step);
+            // Below the chin: the chin is about as far below the mouth as the thumbnail's margin says;
+            // the first line looked for starts a little lower so that the jaw's own edge is not taken.
+            let chin = g.mouth_down.max(0.5) * 1.8 + 0.4;
+            let mut best = Evidence {
+                strength: 0.0,
+                frame: None,
+            };
+            fn consider(best: &mut Evidence, strength: f32, frame: Frame) {
+                if strength > best.strength {
+                    *best = Evidence {
+                        strength,
+                        frame: Some(frame),
+                    };
+                }
+            }
+
+            // A corner under the face.
+            for bottom in positions(chin, T_BELOW - 0.5) {
+                let Some(cb) = e.best(true, bottom, -FACE_HALF_WIDTH, FACE_HALF_WIDTH) else {
+                    continue;
+                };
+                if cb <= best.strength {
+                    continue;
+                }
+                for side in positions(cfg.min_side, cfg.max_side).flat_map(|s| [-s, s]) {
+                    // The side line from the brow to the bottom line, and the bottom line on to it.
+                    let Some(cs) = e.best(false, side, -BROW, bottom) else {
+                        continue;
+                    };
+                    let (from, to) = if side < 0.0 {
+                        (side, FACE_HALF_WIDTH)
+                    } else {
+                        (-FACE_HALF_WIDTH, side)
+                    };
+                    let Some(cb2) = e.best(true, bottom, from, to) else {
+                        continue;
+                    };
+                    consider(
+                        &mut best,
+                        cb.min(cs).min(cb2),
+                        Frame::Corner { bottom, side },
+                    );
+                }
+            }
+
+            // A frame whose bottom is out of the picture or hidden: top and both sides, close.
+            let shoulders = chin + cfg.below_shoulders;
+            let lowest = positions(chin, shoulders)
+                .find(|&t| e.row_outside(t))
+                .unwrap_or(shoulders);
+            for top in positions(-T_ABOVE + 0.5, -cfg.min_top) {
+                let Some(ct) = e.best(true, top, -FACE_HALF_WIDTH, FACE_HALF_WIDTH) else {
+                    continue;
+                };
+                if ct <= best.strength {
+                    continue;
+                }
+                let side_best = |sign: f32| {
+                    positions(cfg.min_side, cfg.max_side_open)
+                        .filter_map(|s| {
+                            e.best(false, sign * s, top, lowest - 1.0 / PER_EYE)
+                                .map(|c| (c, sign * s))
+                        })
+                        .fold((0.0f32, 0.0f32), |m, v| if v.0 > m.0 { v } else { m })
+                };
+                let (cl, left) = side_best(-1.0);
+                let (cr, right) = side_best(1.0);
+                consider(
+                    &mut best,
+                    ct.min(cl).min(cr),
+                    Frame::Sides { top, left, right },
+                );
+            }
+            best
+        }
     }
 
     /// The implementation before the direct box sums and the inline rounding, kept as the
@@ -927,6 +1223,7 @@ mod tests {
             (400, 500),
             (930, 850),
         ];
+        let mut found = 0;
         for i in 0..160 {
             let (w, h) = sizes[i % sizes.len()];
             let img = random_scene(&mut rng, w, h);
@@ -945,25 +1242,34 @@ mod tests {
                     .position(|(&a, &b)| !same_f32(a, b));
                 assert_eq!(diff, None, "{w}x{h} {det:?}");
                 let luma = 10.0 + rng.f32() * 200.0;
-                let (new, old) = (
-                    inspect(&img, &det, luma, &cfg),
+                let new = inspect(&img, &det, luma, &cfg);
+                for old in [
                     reference::inspect(&img, &det, luma, &cfg),
-                );
-                assert!(
-                    same_f32(new.strength, old.strength)
-                        && format!("{new:?}") == format!("{old:?}"),
-                    "{w}x{h} {det:?}: {new:?} != {old:?}"
-                );
+                    current::inspect(&img, &det, luma, &cfg),
+                ] {
+                    assert!(
+                        same_evidence(&new, &old),
+                        "{w}x{h} {det:?}: {new:?} != {old:?}"
+                    );
+                }
+                found += usize::from(new.frame.is_some());
+                check_line_search(&mut rng, &img, &det, luma, &cfg);
             }
         }
         // The hand-made scenes of the tests above, where frames are found.
         let mut img = RgbImage::from_pixel(400, 500, Rgb([60, 60, 60]));
         fill(&mut img, 100, 80, 300, 420, 140);
         fill(&mut img, 165, 160, 235, 280, 170);
-        assert_eq!(
-            format!("{:?}", inspect(&img, &det(), 170.0, &cfg)),
-            format!("{:?}", reference::inspect(&img, &det(), 170.0, &cfg))
-        );
+        let new = inspect(&img, &det(), 170.0, &cfg);
+        assert!(same_evidence(
+            &new,
+            &reference::inspect(&img, &det(), 170.0, &cfg)
+        ));
+        assert!(same_evidence(
+            &new,
+            &current::inspect(&img, &det(), 170.0, &cfg)
+        ));
+        eprintln!("{found} frames found in the random scenes");
     }
 
     #[test]
@@ -982,16 +1288,135 @@ mod tests {
             fill(&mut img, x0, y0, x1, y1, rng.u8(..));
             fill(&mut img, 165, 160, 235, 280, rng.u8(..));
             let luma = 20.0 + rng.f32() * 200.0;
-            let (new, old) = (
-                inspect(&img, &det(), luma, &cfg),
+            let new = inspect(&img, &det(), luma, &cfg);
+            for old in [
                 reference::inspect(&img, &det(), luma, &cfg),
-            );
-            assert!(
-                same_f32(new.strength, old.strength) && format!("{new:?}") == format!("{old:?}"),
-                "{new:?} != {old:?}"
-            );
+                current::inspect(&img, &det(), luma, &cfg),
+            ] {
+                assert!(same_evidence(&new, &old), "{new:?} != {old:?}");
+            }
             found += usize::from(new.frame.is_some());
         }
         assert!(found > 20, "only {found} frames found");
+    }
+
+    /// Evidence equal bit for bit.
+    fn same_evidence(a: &Evidence, b: &Evidence) -> bool {
+        let bits = |e: &Evidence| -> Vec<u32> {
+            let mut v = vec![e.strength.to_bits()];
+            match e.frame {
+                None => {}
+                Some(Frame::Corner { bottom, side }) => {
+                    v.extend([1, bottom.to_bits(), side.to_bits()]);
+                }
+                Some(Frame::Sides { top, left, right }) => {
+                    v.extend([2, top.to_bits(), left.to_bits(), right.to_bits()]);
+                }
+            }
+            v
+        };
+        bits(a) == bits(b)
+    }
+
+    /// The packed line search against the reference's on the scene's edge maps: every line's
+    /// coverage bit for bit, and `best` with random floors exact above the floor, at most the
+    /// floor otherwise, None exactly when the reference's is.
+    fn check_line_search(
+        rng: &mut fastrand::Rng,
+        img: &RgbImage,
+        det: &Detection,
+        luma: f32,
+        cfg: &MediumSettings,
+    ) {
+        let g = quality::geometry(det);
+        let e = edges(&sample_grid(img, &g.frame), luma, cfg.min_step);
+        let lines = Lines::new(&e);
+        // Positions past the grid on every side, and lines partly or wholly outside it.
+        let pos = |rng: &mut fastrand::Rng| (rng.f32() - 0.5) * 2.0 * (T_BELOW + 2.0);
+        for _ in 0..40 {
+            let horizontal = rng.bool();
+            let at = pos(rng);
+            let (a, b) = (pos(rng), pos(rng));
+            let (from, to) = if rng.u8(0..4) == 0 {
+                (a, b)
+            } else {
+                (a.min(b), a.max(b))
+            };
+            for &slope in &SLOPES {
+                for offset in [-ISOLATION, 0.0, ISOLATION] {
+                    let new = lines.coverage(horizontal, at, from, to, slope, offset);
+                    let old = e.coverage(horizontal, at, from, to, slope, offset);
+                    assert_eq!(
+                        new.map(|c| c.map(f32::to_bits)),
+                        old.map(|c| c.map(f32::to_bits)),
+                        "{horizontal} {at} {from} {to} {slope} {offset}"
+                    );
+                }
+            }
+            let old = e.best(horizontal, at, from, to);
+            for floor in [0.0, rng.f32(), rng.f32(), old.unwrap_or(0.0), 1.0] {
+                let new = lines.best(horizontal, at, from, to, floor);
+                match (new, old) {
+                    (None, None) => {}
+                    (Some(n), Some(o)) if o > floor => assert_eq!(n.to_bits(), o.to_bits()),
+                    (Some(n), Some(_)) => assert!(n <= floor, "{n} > {floor}"),
+                    _ => panic!("{new:?} != {old:?}"),
+                }
+            }
+        }
+        assert_eq!(
+            (-T_ABOVE as i32 * 8 - 20..(T_BELOW as i32 * 8 + 20))
+                .map(|r| lines.row_outside(r as f32 / PER_EYE))
+                .collect::<Vec<_>>(),
+            (-T_ABOVE as i32 * 8 - 20..(T_BELOW as i32 * 8 + 20))
+                .map(|r| e.row_outside(r as f32 / PER_EYE))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn line_search_matches_the_reference_on_nested_frames() {
+        // One to three nested frames of random contrast and placement around the face of
+        // `det()` (so that frames of several strengths compete and the floors prune), with
+        // noise, and the face shifted, scaled and rolled a little.
+        let mut rng = fastrand::Rng::with_seed(21);
+        let cfg = settings();
+        let mut found = 0;
+        for _ in 0..200 {
+            let mut img = RgbImage::from_pixel(400, 500, Rgb([rng.u8(..), 60, 60]));
+            let (mut x0, mut y0, mut x1, mut y1) = (0, 0, 400, 500);
+            for _ in 0..rng.u32(1..=3) {
+                x0 = rng.u32(x0..(x0 + 170) / 2 + 1);
+                y0 = rng.u32(y0..(y0 + 170) / 2 + 1);
+                x1 = rng.u32((x1 + 230) / 2..=x1);
+                y1 = rng.u32((y1 + 260) / 2..=y1);
+                fill(&mut img, x0, y0, x1, y1, rng.u8(..));
+            }
+            fill(&mut img, 165, 160, 235, 280, rng.u8(..));
+            let noise = rng.u8(0..30);
+            if noise > 10 {
+                for p in img.pixels_mut() {
+                    for ch in p.0.iter_mut() {
+                        let n = i16::from(rng.u8(..noise)) - i16::from(noise / 2);
+                        *ch = (i16::from(*ch) + n).clamp(0, 255) as u8;
+                    }
+                }
+            }
+            let mut d = det();
+            let (dx, dy) = ((rng.f32() - 0.5) * 20.0, (rng.f32() - 0.5) * 20.0);
+            let (scale, roll) = (0.8 + rng.f32() * 0.4, (rng.f32() - 0.5) * 0.2);
+            let (c, s) = (roll.cos(), roll.sin());
+            for p in d.landmarks.iter_mut() {
+                let (u, v) = ((p[0] - 200.0) * scale, (p[1] - 200.0) * scale);
+                *p = [200.0 + dx + u * c - v * s, 200.0 + dy + u * s + v * c];
+            }
+            let luma = 20.0 + rng.f32() * 200.0;
+            let new = inspect(&img, &d, luma, &cfg);
+            let old = current::inspect(&img, &d, luma, &cfg);
+            assert!(same_evidence(&new, &old), "{new:?} != {old:?}");
+            found += usize::from(new.frame.is_some());
+            check_line_search(&mut rng, &img, &d, luma, &cfg);
+        }
+        assert!(found > 40, "only {found} frames found");
     }
 }
