@@ -31,7 +31,7 @@
 
 use prost::Message;
 
-use super::prelu::{FLOAT, Rewrite, RewriteError, float_values, onnx};
+use super::prelu::{FLOAT, Rewrite, RewriteError, float_values, is_prelu, onnx, rewritable_prelus};
 
 /// Channels per NCHWc block: 16 with AVX-512, 8 with AVX2; a multiple of 16 suits both.
 pub const BLOCK: i64 = 16;
@@ -47,31 +47,16 @@ pub fn blocked(model: &[u8]) -> Result<Rewrite, RewriteError> {
     let Some(graph) = model.graph.as_mut() else {
         return Ok(Rewrite::Kept("the model has no graph"));
     };
-    let prelus = graph.node.iter().filter(|n| is_prelu(n)).count();
-    if prelus == 0 {
-        return Ok(Rewrite::Kept("the graph has no PRelu"));
-    }
-    for node in graph.node.iter().filter(|n| is_prelu(n)) {
-        match constant(graph, &node.input[1]).and_then(float_values) {
-            Some(values) if values.iter().all(|a| *a <= 1.0) => {}
-            Some(_) => return Ok(Rewrite::Kept("a PRelu slope is above 1")),
-            None => {
-                return Ok(Rewrite::Kept(
-                    "a PRelu slope is not a float constant of the graph",
-                ));
-            }
-        }
-    }
+    let prelus = match rewritable_prelus(graph) {
+        Ok(count) => count,
+        Err(why) => return Ok(Rewrite::Kept(why)),
+    };
     let padded = pad_expansions(graph);
     prelu_as_relu_sum(graph);
     Ok(Rewrite::Done {
         bytes: model.encode_to_vec(),
         nodes: prelus + padded,
     })
-}
-
-fn is_prelu(n: &onnx::NodeProto) -> bool {
-    n.op_type() == "PRelu" && matches!(n.domain(), "" | "ai.onnx") && n.input.len() == 2
 }
 
 fn is_conv(n: &onnx::NodeProto) -> bool {

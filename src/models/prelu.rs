@@ -49,25 +49,10 @@ pub fn prelu_as_max(model: &[u8]) -> Result<Rewrite, RewriteError> {
     let Some(graph) = model.graph.as_mut() else {
         return Ok(Rewrite::Kept("the model has no graph"));
     };
-    let is_prelu = |n: &onnx::NodeProto| {
-        n.op_type() == "PRelu" && matches!(n.domain(), "" | "ai.onnx") && n.input.len() == 2
+    let count = match rewritable_prelus(graph) {
+        Ok(count) => count,
+        Err(why) => return Ok(Rewrite::Kept(why)),
     };
-    let count = graph.node.iter().filter(|n| is_prelu(n)).count();
-    if count == 0 {
-        return Ok(Rewrite::Kept("the graph has no PRelu"));
-    }
-    for node in graph.node.iter().filter(|n| is_prelu(n)) {
-        let Some(slope) = graph.initializer.iter().find(|t| t.name() == node.input[1]) else {
-            return Ok(Rewrite::Kept(
-                "a PRelu slope is not a constant of the graph",
-            ));
-        };
-        match float_values(slope) {
-            Some(values) if values.iter().all(|a| *a <= 1.0) => {}
-            Some(_) => return Ok(Rewrite::Kept("a PRelu slope is above 1")),
-            None => return Ok(Rewrite::Kept("a PRelu slope is not a float tensor")),
-        }
-    }
     let mut nodes = Vec::with_capacity(graph.node.len() + count);
     for node in std::mem::take(&mut graph.node) {
         if !is_prelu(&node) {
@@ -103,6 +88,32 @@ pub fn prelu_as_max(model: &[u8]) -> Result<Rewrite, RewriteError> {
         bytes: model.encode_to_vec(),
         nodes: count,
     })
+}
+
+/// A `PRelu` node of the default domain with its two inputs.
+pub(super) fn is_prelu(n: &onnx::NodeProto) -> bool {
+    n.op_type() == "PRelu" && matches!(n.domain(), "" | "ai.onnx") && n.input.len() == 2
+}
+
+/// How many `PRelu` nodes the graph has, when every one of them can be rewritten: its slope is
+/// a float constant of the graph, at most 1 everywhere (what both the `Max` form and the
+/// [`super::blocked`] form rely on). Else why not.
+pub(super) fn rewritable_prelus(graph: &onnx::GraphProto) -> Result<usize, &'static str> {
+    let mut count = 0;
+    for node in graph.node.iter().filter(|n| is_prelu(n)) {
+        let Some(slope) = graph.initializer.iter().find(|t| t.name() == node.input[1]) else {
+            return Err("a PRelu slope is not a constant of the graph");
+        };
+        match float_values(slope) {
+            Some(values) if values.iter().all(|a| *a <= 1.0) => count += 1,
+            Some(_) => return Err("a PRelu slope is above 1"),
+            None => return Err("a PRelu slope is not a float tensor"),
+        }
+    }
+    if count == 0 {
+        return Err("the graph has no PRelu");
+    }
+    Ok(count)
 }
 
 /// The values of a float tensor stored in `raw_data` (little-endian) or `float_data`.
