@@ -124,25 +124,25 @@ impl Grid {
 /// integers already (and NaN and the infinities cast as `round` leaves them).
 #[inline]
 fn round_i64(x: f32) -> i64 {
-    if x.abs() < 8_388_608.0 {
-        let t = x as i32;
-        let frac = x - t as f32;
-        i64::from(t + i32::from(frac >= 0.5) - i32::from(frac <= -0.5))
-    } else {
-        x as i64
-    }
+    round_small(x).map_or(x as i64, i64::from)
 }
 
 /// `x.round() as isize`, as [`round_i64`].
 #[inline]
 fn round_isize(x: f32) -> isize {
-    if x.abs() < 8_388_608.0 {
+    round_small(x).map_or(x as isize, |v| v as isize)
+}
+
+/// `x.round()` for `|x| < 2^23`, where truncation plus the exact fractional part decide it;
+/// None for larger values, infinities and NaN, which the callers cast as they are (already
+/// whole, or saturated, or 0 for NaN, as `f32::round` then `as` would give).
+#[inline]
+fn round_small(x: f32) -> Option<i32> {
+    (x.abs() < 8_388_608.0).then(|| {
         let t = x as i32;
         let frac = x - t as f32;
-        (t + i32::from(frac >= 0.5) - i32::from(frac <= -0.5)) as isize
-    } else {
-        x as isize
-    }
+        t + i32::from(frac >= 0.5) - i32::from(frac <= -0.5)
+    })
 }
 
 /// Rows summed into the `u32` column sums of [`box_luma`] before they are moved into `u64`:
