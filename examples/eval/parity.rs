@@ -72,11 +72,14 @@ pub fn check(
     let Some(Some(p)) = PARITY.get() else {
         return;
     };
-    let Ok(reference) = p.engine.score(request) else {
-        return;
-    };
+    let reference = p.engine.score(request);
     let mut s = p.stats.lock().unwrap_or_else(|e| e.into_inner());
     s.compared += 1;
+    // The form under test answered; a reference that refuses the same request differs.
+    let Ok(reference) = reference else {
+        s.errors += 1;
+        return;
+    };
     s.decisions += usize::from(reference.live != response.live);
     let codes =
         |r: &LivenessDetectionResponse| r.errors.iter().map(|e| e.error_code).collect::<Vec<_>>();
