@@ -33,9 +33,11 @@ struct Args {
     /// Worker processes [default: 1; --soak: 2].
     #[arg(long)]
     workers: Option<usize>,
-    /// Scoring threads per worker process.
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Scoring threads per worker process (and for --scoring-only) [default: what a worker
+    /// started with `make run` uses, `[worker] threads` of the configuration (cores + 1 when
+    /// 0); --suite and --soak: 1].
+    #[arg(long)]
+    threads: Option<usize>,
     /// Publish at this many jobs per second (open loop); default: all at once.
     #[arg(long)]
     rate: Option<f64>,
@@ -93,6 +95,12 @@ fn run(args: Args) -> anyhow::Result<()> {
     let workers = args.workers.unwrap_or(1);
     let config = args.config.as_deref();
     let settings = Settings::load(config)?;
+    // One run measures the worker as deployed; the suite's runs keep their one thread each.
+    let threads = args.threads.unwrap_or(if args.suite {
+        1
+    } else {
+        settings.worker.threads()
+    });
     // Only the end-to-end runs start workers; the scoring alone needs no binary.
     let exe = if args.scoring_only && !args.suite {
         PathBuf::new()
@@ -109,7 +117,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         config: config.map(Path::to_path_buf),
         amqp: settings.amqp.clone(),
         workers,
-        threads_per_worker: args.threads,
+        threads_per_worker: threads,
         jobs,
         rate,
         timeout: Duration::from_secs(args.timeout.unwrap_or(600)),
@@ -160,17 +168,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         let templates = mix::build(&args.data, args.mix.unwrap_or(MixKind::All))?;
         describe(&templates);
         if args.scoring_only {
-            show(scoring::run(
-                &settings.scoring,
-                &templates,
-                jobs,
-                args.threads,
-            )?);
+            show(scoring::run(&settings.scoring, &templates, jobs, threads)?);
         } else {
             let label = format!(
                 "broker, {} worker(s) x {} thread(s){}",
                 workers,
-                args.threads,
+                threads,
                 args.rate
                     .map(|r| format!(", paced {r}/s"))
                     .unwrap_or_default()
@@ -193,6 +196,7 @@ fn run_soak(args: &Args) -> anyhow::Result<()> {
     let settings = Settings::load(args.config.as_deref())?;
     let exe = endtoend::locate_liveness(args.liveness.as_deref())?;
     let workers = args.workers.unwrap_or(2);
+    let threads = args.threads.unwrap_or(1);
     let templates = mix::build(&args.data, args.mix.unwrap_or(MixKind::Single))?;
     describe(&templates);
     let spec = soak::Spec {
@@ -200,11 +204,11 @@ fn run_soak(args: &Args) -> anyhow::Result<()> {
         config: args.config.clone(),
         amqp: settings.amqp.clone(),
         workers,
-        threads_per_worker: args.threads,
+        threads_per_worker: threads,
         jobs: args.jobs.unwrap_or(10_000),
         in_flight: args
             .in_flight
-            .unwrap_or(8 * workers.max(1) * args.threads.max(1)),
+            .unwrap_or(8 * workers.max(1) * threads.max(1)),
         window: args.window,
         stall: Duration::from_secs(args.timeout.unwrap_or(60)),
     };
