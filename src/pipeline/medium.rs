@@ -1275,6 +1275,22 @@ mod tests {
         a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
     }
 
+    /// The grid of `det`'s face in `img` is the reference's, bit for bit.
+    fn assert_same_grid(img: &RgbImage, det: &Detection) {
+        let frame = det.eye_frame();
+        let (new, old) = (
+            sample_grid(img, &frame),
+            reference::sample_grid(img, &frame),
+        );
+        assert_eq!((new.cols, new.rows), (old.cols, old.rows));
+        let diff = new
+            .values
+            .iter()
+            .zip(&old.values)
+            .position(|(&a, &b)| !same_f32(a, b));
+        assert_eq!(diff, None, "{}x{} {det:?}", img.width(), img.height());
+    }
+
     #[test]
     fn grid_and_evidence_match_the_reference_bit_for_bit() {
         let mut rng = fastrand::Rng::with_seed(12);
@@ -1294,18 +1310,7 @@ mod tests {
             let img = random_scene(&mut rng, w, h);
             for _ in 0..3 {
                 let det = random_det(&mut rng, w, h);
-                let frame = det.eye_frame();
-                let (new, old) = (
-                    sample_grid(&img, &frame),
-                    reference::sample_grid(&img, &frame),
-                );
-                assert_eq!((new.cols, new.rows), (old.cols, old.rows));
-                let diff = new
-                    .values
-                    .iter()
-                    .zip(&old.values)
-                    .position(|(&a, &b)| !same_f32(a, b));
-                assert_eq!(diff, None, "{w}x{h} {det:?}");
+                assert_same_grid(&img, &det);
                 let luma = 10.0 + rng.f32() * 200.0;
                 let new = inspect(&img, &det, luma, &cfg);
                 for old in [
@@ -1334,17 +1339,7 @@ mod tests {
                         cy + (p[1] - 200.0) / 40.0 * d,
                     ];
                 }
-                let frame = det.eye_frame();
-                let (new, old) = (
-                    sample_grid(&img, &frame),
-                    reference::sample_grid(&img, &frame),
-                );
-                let diff = new
-                    .values
-                    .iter()
-                    .zip(&old.values)
-                    .position(|(&a, &b)| !same_f32(a, b));
-                assert_eq!(diff, None, "{w}x{h} {det:?}");
+                assert_same_grid(&img, &det);
             }
         }
         // The hand-made scenes of the tests above, where frames are found.
