@@ -556,11 +556,7 @@ async fn openapi_document_is_served_and_describes_every_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_subcommand_listens_where_configured_and_stops_on_sigterm() {
     let a = Queues::new("gw.process");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let child = LivenessProcess::spawn(
         Command::new(env!("CARGO_BIN_EXE_liveness"))

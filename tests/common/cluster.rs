@@ -10,12 +10,13 @@
 //! [`Cluster`] is dropped; nodes that a killed test process left behind are killed at the next
 //! start ([`reap_orphans`]).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use liveness::config::{AmqpSettings, Settings};
+
+use super::free_port;
 
 /// Where Debian's package (and RabbitMQ's generic unix build, linked there) keeps the server's
 /// scripts, callable as root; `/usr/sbin/rabbitmq-server` would switch to the `rabbitmq` user,
@@ -39,10 +40,9 @@ fn rabbitmq_bin(script: &str) -> PathBuf {
     path
 }
 
-/// A free TCP port on 127.0.0.1 (the kernel's choice; free when this returns).
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+/// Whether a node's console log says it stopped because a port it was given was taken.
+fn port_was_taken(log: &str) -> bool {
+    log.contains("already_used") || log.contains("eaddrinuse")
 }
 
 fn answers(port: u16) -> bool {
@@ -191,19 +191,30 @@ impl Cluster {
         node.process = Some(child);
     }
 
+    /// Waits until node `i` accepts connections. A node that stopped because one of its ports
+    /// was taken meanwhile (by another process, between [`free_port`] and its bind) is booted
+    /// again on new ports, twice at most.
     fn wait_for_port(&mut self, i: usize) {
         let end = Instant::now() + Duration::from_secs(120);
+        let mut reboots = 0;
+        let log =
+            |node: &Node| std::fs::read_to_string(node.dir.join("console.log")).unwrap_or_default();
         while Instant::now() < end {
             if answers(self.nodes[i].port) {
                 return;
             }
             if !self.nodes[i].is_running() {
+                if reboots < 2 && port_was_taken(&log(&self.nodes[i])) {
+                    reboots += 1;
+                    self.nodes[i].port = free_port();
+                    self.boot(i);
+                    continue;
+                }
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let log =
-            std::fs::read_to_string(self.nodes[i].dir.join("console.log")).unwrap_or_default();
+        let log = log(&self.nodes[i]);
         panic!(
             "RabbitMQ node {} did not open port {}:\n{log}",
             self.nodes[i].name, self.nodes[i].port

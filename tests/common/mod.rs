@@ -9,6 +9,27 @@ use liveness::Engine;
 use liveness::api::{ErrorCode, ImageData, LivenessDetectionRequest, LivenessDetectionResponse};
 use liveness::config::Settings;
 
+/// Ports handed to the processes a test starts: below Linux's default ephemeral range (32768
+/// to 60999). A port the kernel picks for `bind(0)` comes from that range, and so does the
+/// local port of every outgoing connection the parallel tests open, so one could take it
+/// between the check and the process's bind: a RabbitMQ node of the cluster tests once failed
+/// to boot with `dist_port_already_used` that way.
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A TCP port free on 127.0.0.1 and on every address when this returns, chosen at random in
+/// [`PORTS`], for a process that a test starts and that binds it itself.
+pub fn free_port() -> u16 {
+    let mut rng = fastrand::Rng::new();
+    loop {
+        let port = rng.u16(PORTS);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
+        {
+            return port;
+        }
+    }
+}
+
 pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
 }
