@@ -728,8 +728,9 @@ mod tests {
         assert_eq!(ev.strength, 0.0);
     }
 
-    /// The line search before the packed maps and the floors (with the current grid), kept as
-    /// the reference the current one must match bit for bit.
+    /// The line search before the packed maps and the floors, on the plain edge maps: the
+    /// reference each line's coverage, best score and outside test must match bit for bit
+    /// (`check_line_search`). The whole cue is compared with [`reference`].
     mod current {
         use super::super::*;
 
@@ -841,92 +842,6 @@ mod tests {
                 );
                 (c0..=c1).all(|c| self.horizontal[r as usize * self.cols + c].is_nan())
             }
-        }
-
-        /// Looks for the border of a medium around the face.
-        pub fn inspect(
-            rgb: &RgbImage,
-            det: &Detection,
-            face_luma: f32,
-            cfg: &MediumSettings,
-        ) -> Evidence {
-            let g = quality::geometry(det);
-            let grid = sample_grid(rgb, &g.frame);
-            let e = edges(&grid, face_luma, cfg.min_step);
-            // Below the chin: the chin is about as far below the mouth as the thumbnail's margin says;
-            // the first line looked for starts a little lower so that the jaw's own edge is not taken.
-            let chin = g.mouth_down.max(0.5) * 1.8 + 0.4;
-            let mut best = Evidence {
-                strength: 0.0,
-                frame: None,
-            };
-            fn consider(best: &mut Evidence, strength: f32, frame: Frame) {
-                if strength > best.strength {
-                    *best = Evidence {
-                        strength,
-                        frame: Some(frame),
-                    };
-                }
-            }
-
-            // A corner under the face.
-            for bottom in positions(chin, T_BELOW - 0.5) {
-                let Some(cb) = e.best(true, bottom, -FACE_HALF_WIDTH, FACE_HALF_WIDTH) else {
-                    continue;
-                };
-                if cb <= best.strength {
-                    continue;
-                }
-                for side in positions(cfg.min_side, cfg.max_side).flat_map(|s| [-s, s]) {
-                    // The side line from the brow to the bottom line, and the bottom line on to it.
-                    let Some(cs) = e.best(false, side, -BROW, bottom) else {
-                        continue;
-                    };
-                    let (from, to) = if side < 0.0 {
-                        (side, FACE_HALF_WIDTH)
-                    } else {
-                        (-FACE_HALF_WIDTH, side)
-                    };
-                    let Some(cb2) = e.best(true, bottom, from, to) else {
-                        continue;
-                    };
-                    consider(
-                        &mut best,
-                        cb.min(cs).min(cb2),
-                        Frame::Corner { bottom, side },
-                    );
-                }
-            }
-
-            // A frame whose bottom is out of the picture or hidden: top and both sides, close.
-            let shoulders = chin + cfg.below_shoulders;
-            let lowest = positions(chin, shoulders)
-                .find(|&t| e.row_outside(t))
-                .unwrap_or(shoulders);
-            for top in positions(-T_ABOVE + 0.5, -cfg.min_top) {
-                let Some(ct) = e.best(true, top, -FACE_HALF_WIDTH, FACE_HALF_WIDTH) else {
-                    continue;
-                };
-                if ct <= best.strength {
-                    continue;
-                }
-                let side_best = |sign: f32| {
-                    positions(cfg.min_side, cfg.max_side_open)
-                        .filter_map(|s| {
-                            e.best(false, sign * s, top, lowest - 1.0 / PER_EYE)
-                                .map(|c| (c, sign * s))
-                        })
-                        .fold((0.0f32, 0.0f32), |m, v| if v.0 > m.0 { v } else { m })
-                };
-                let (cl, left) = side_best(-1.0);
-                let (cr, right) = side_best(1.0);
-                consider(
-                    &mut best,
-                    ct.min(cl).min(cr),
-                    Frame::Sides { top, left, right },
-                );
-            }
-            best
         }
     }
 
@@ -1313,15 +1228,11 @@ mod tests {
                 assert_same_grid(&img, &det);
                 let luma = 10.0 + rng.f32() * 200.0;
                 let new = inspect(&img, &det, luma, &cfg);
-                for old in [
-                    reference::inspect(&img, &det, luma, &cfg),
-                    current::inspect(&img, &det, luma, &cfg),
-                ] {
-                    assert!(
-                        same_evidence(&new, &old),
-                        "{w}x{h} {det:?}: {new:?} != {old:?}"
-                    );
-                }
+                let old = reference::inspect(&img, &det, luma, &cfg);
+                assert!(
+                    same_evidence(&new, &old),
+                    "{w}x{h} {det:?}: {new:?} != {old:?}"
+                );
                 found += usize::from(new.frame.is_some());
                 check_line_search(&mut rng, &img, &det, luma, &cfg);
             }
@@ -1351,10 +1262,6 @@ mod tests {
             &new,
             &reference::inspect(&img, &det(), 170.0, &cfg)
         ));
-        assert!(same_evidence(
-            &new,
-            &current::inspect(&img, &det(), 170.0, &cfg)
-        ));
         eprintln!("{found} frames found in the random scenes");
     }
 
@@ -1375,12 +1282,8 @@ mod tests {
             fill(&mut img, 165, 160, 235, 280, rng.u8(..));
             let luma = 20.0 + rng.f32() * 200.0;
             let new = inspect(&img, &det(), luma, &cfg);
-            for old in [
-                reference::inspect(&img, &det(), luma, &cfg),
-                current::inspect(&img, &det(), luma, &cfg),
-            ] {
-                assert!(same_evidence(&new, &old), "{new:?} != {old:?}");
-            }
+            let old = reference::inspect(&img, &det(), luma, &cfg);
+            assert!(same_evidence(&new, &old), "{new:?} != {old:?}");
             found += usize::from(new.frame.is_some());
         }
         assert!(found > 20, "only {found} frames found");
@@ -1498,7 +1401,7 @@ mod tests {
             }
             let luma = 20.0 + rng.f32() * 200.0;
             let new = inspect(&img, &d, luma, &cfg);
-            let old = current::inspect(&img, &d, luma, &cfg);
+            let old = reference::inspect(&img, &d, luma, &cfg);
             assert!(same_evidence(&new, &old), "{new:?} != {old:?}");
             found += usize::from(new.frame.is_some());
             check_line_search(&mut rng, &img, &d, luma, &cfg);
