@@ -9,13 +9,16 @@ them at load. Prints, per model and form, the best of five runs of 400 inference
         -r scripts/network-variants-requirements.txt
     .venv-nv/bin/python scripts/minifasnet_forms.py models/minifasnet_v2.onnx models/minifasnet_v1se.onnx
 """
+import os
 import sys
 import time
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from network_variants import session  # noqa: E402  one thread, the same packages
 
 BLOCK = 16
 
@@ -91,14 +94,6 @@ def transform(path, form):
     del g.node[:]
     g.node.extend(nodes)
     return m.SerializeToString()
-
-
-def session(model):
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
 
 
 def main():
