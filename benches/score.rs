@@ -96,6 +96,49 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
     }
+    phone_photo(c, &settings);
+}
+
+/// A 12 MP phone photo (4032x3024 JPEG, quality 90, made from the BioID PNG scaled up with
+/// sensor-like noise), decoded and scored with and without DCT scaling
+/// (`[limits] jpeg_dct_scaling`).
+fn phone_photo(c: &mut Criterion, settings: &liveness::config::ScoringSettings) {
+    let png = std::fs::read(data_dir().join(IMAGES[0])).expect("test image");
+    let unlimited = liveness::config::Limits {
+        max_working_side: 0,
+        ..settings.limits.clone()
+    };
+    let small = image::decode(&png, &unlimited).expect("decode").rgb;
+    let mut big = image::resize_rgb(&small, 4032, 3024).expect("resize");
+    let mut rng = fastrand::Rng::with_seed(1);
+    for v in big.iter_mut() {
+        *v = v.saturating_add(rng.u8(0..6)).saturating_sub(3);
+    }
+    let mut file = Vec::new();
+    ::image::codecs::jpeg::JpegEncoder::new_with_quality(&mut file, 90)
+        .encode_image(&big)
+        .expect("encode");
+    let request = LivenessDetectionRequest {
+        live_images: vec![ImageData {
+            image: base64::engine::general_purpose::STANDARD.encode(&file),
+            tags: vec![],
+        }],
+    };
+    let mut group = c.benchmark_group("phone photo 4032x3024 JPEG");
+    group.sample_size(20);
+    for scaling in [true, false] {
+        let mut s = settings.clone();
+        s.limits.jpeg_dct_scaling = scaling;
+        let engine = Engine::new(s.clone(), 1).expect("models (run `make setup`)");
+        group.bench_function(format!("decode (jpeg_dct_scaling = {scaling})"), |b| {
+            b.iter(|| image::decode(black_box(&file), &s.limits).expect("decode"))
+        });
+        group.bench_function(
+            format!("score (total, jpeg_dct_scaling = {scaling})"),
+            |b| b.iter(|| engine.score(black_box(&request)).expect("score")),
+        );
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -224,6 +224,10 @@ pub struct Limits {
     pub max_request_bytes: usize,
     pub max_pixels: u64,
     pub max_working_side: u32,
+    /// Read a JPEG of at least about twice the working side at 1/2, 1/4 or 1/8 scale straight
+    /// from its DCT coefficients instead of decoding every pixel and scaling down
+    /// ([`crate::pipeline::image::decode`]).
+    pub jpeg_dct_scaling: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

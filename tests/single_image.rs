@@ -277,3 +277,73 @@ fn a_live_face_in_normal_light_keeps_full_exposure() {
     let r = score_bytes(&[(&png(&scaled(&live, 1.2)), &[])]);
     assert!(r.live, "{:?}", r.errors);
 }
+
+/// A phone-sized photo (long side 4032 px, as a 12 MP camera's; quality-90 JPEG) made from a
+/// shared image scaled up, with a little noise so the file has the fine texture of a camera's.
+/// Returns the file and its size.
+fn phone_photo(name: &str) -> (Vec<u8>, (u32, u32)) {
+    let small = decoded_rgb(name);
+    let f = 4032.0 / small.width().max(small.height()) as f32;
+    let (w, h) = (
+        (small.width() as f32 * f).round() as u32,
+        (small.height() as f32 * f).round() as u32,
+    );
+    let big = liveness::pipeline::image::resize_rgb(&small, w, h).expect("resize");
+    let mut rng = fastrand::Rng::with_seed(3);
+    let noisy = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb(
+            big.get_pixel(x, y)
+                .0
+                .map(|v| v.saturating_add(rng.u8(0..5)).saturating_sub(2)),
+        )
+    });
+    (common::attacks::jpeg(&noisy, 90), (w, h))
+}
+
+#[test]
+fn a_phone_photo_read_at_half_scale_is_judged_as_when_read_whole() {
+    // `[limits] jpeg_dct_scaling` reads a JPEG of 4032 px at half scale (2016 px) instead of
+    // decoding all its pixels and scaling them down to 2048 px. The client must see the same decision and
+    // errors, and the size it sent.
+    let mut settings = liveness::config::Settings::load(None)
+        .expect("configuration")
+        .scoring;
+    assert!(settings.limits.jpeg_dct_scaling, "on by default");
+    settings.limits.jpeg_dct_scaling = false;
+    let whole = liveness::Engine::new(settings, 1).expect("models");
+    for (name, live) in [
+        ("bioid/challenge_right_1.png", true),
+        ("minivision/live_T1.jpg", true),
+        ("bioid/photo.png", false),
+    ] {
+        let (file, (w, h)) = phone_photo(name);
+        let scaled_response = score_bytes(&[(&file, &[])]);
+        let whole_response = whole.score(&request(&[(&file, &[])])).expect("scored");
+        assert_eq!(scaled_response.live, live, "{name}: {scaled_response:?}");
+        assert_eq!(whole_response.live, live, "{name}: {whole_response:?}");
+        assert_eq!(
+            error_codes(&scaled_response),
+            error_codes(&whole_response),
+            "{name}"
+        );
+        let size = &scaled_response.image_properties[0].quality_assessments[0];
+        assert_eq!(size.check, QualityCheck::ImageSize);
+        // Read at half scale: 2016 px on the long side, within 1/32 of the working side.
+        assert_eq!(
+            size.message,
+            format!(
+                "the image was scaled down from {w}x{h} to {}x{} pixels",
+                w.div_ceil(2),
+                h.div_ceil(2)
+            )
+        );
+        // Measured by `examples/jpeg_scaling.rs` on 330 such files: the texture score moves by
+        // up to 0.085, as much as storing the photo at JPEG quality 89 instead of 90 moves it
+        // (0.077); on these three by far less.
+        let (a, b) = (
+            scaled_response.liveness_score,
+            whole_response.liveness_score,
+        );
+        assert!((a - b).abs() < 0.1, "{name}: {a} against {b}");
+    }
+}

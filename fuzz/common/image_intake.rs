@@ -32,11 +32,13 @@ pub fn limits(flags: u8) -> Limits {
             max_request_bytes: 1 << 16,
             max_pixels: 1 << 16,
             max_working_side: 64,
+            jpeg_dct_scaling: true,
         },
         2 => Limits {
             max_request_bytes: 600,
             max_pixels: 256,
             max_working_side: 8,
+            jpeg_dct_scaling: true,
         },
         _ => Limits {
             max_working_side: 0,

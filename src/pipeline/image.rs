@@ -1,5 +1,6 @@
 //! Image intake: base64, format sniffing, limits checked before any pixel is allocated, EXIF
-//! orientation, and the downscale of very large images.
+//! orientation, and the downscale of very large images (large JPEGs read at reduced scale from
+//! their DCT coefficients).
 
 use std::io::Cursor;
 
@@ -168,7 +169,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, ImageError> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     // A second line of defence: the decoders themselves refuse allocations past this.
     let mut decoder_limits = image::Limits::default();
-    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(4).saturating_add(1 << 24));
+    decoder_limits.max_alloc = Some(decoder_limits_bytes(limits));
     reader.limits(decoder_limits);
     let mut decoder = reader.into_decoder().map_err(undecodable)?;
     let (width, height) = decoder.dimensions();
@@ -186,15 +187,108 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, ImageError> {
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
+    let denominator = match format {
+        ImageFormat::Jpeg if limits.jpeg_dct_scaling => {
+            jpeg_scale_denominator(width.max(height), limits.max_working_side)
+        }
+        _ => 1,
+    };
+    let scaled = (denominator > 1)
+        .then(|| {
+            decode_jpeg_scaled(
+                bytes,
+                (width, height),
+                denominator,
+                decoder_limits_bytes(limits),
+            )
+        })
+        .flatten();
+    let was_scaled = scaled.is_some();
+    let mut img = match scaled {
+        Some(rgb) => DynamicImage::ImageRgb8(rgb),
+        None => DynamicImage::from_decoder(decoder).map_err(undecodable)?,
+    };
     img.apply_orientation(orientation);
     let rgb = match img {
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     };
-    let original_size = rgb.dimensions();
+    // The size the client sent (after the EXIF turn), which the ImageSize check reports.
+    let original_size = match (was_scaled, oriented_sideways(orientation)) {
+        (false, _) => rgb.dimensions(),
+        (true, false) => (width, height),
+        (true, true) => (height, width),
+    };
     let rgb = limit_size(rgb, limits.max_working_side);
     Ok(Decoded { rgb, original_size })
+}
+
+/// The most any decoder may allocate for one image: four bytes per allowed pixel, and 16 MB for
+/// tables and buffers.
+fn decoder_limits_bytes(limits: &Limits) -> u64 {
+    limits.max_pixels.saturating_mul(4).saturating_add(1 << 24)
+}
+
+/// Whether an EXIF orientation turns the image by a quarter turn (so width and height swap).
+fn oriented_sideways(orientation: image::metadata::Orientation) -> bool {
+    use image::metadata::Orientation as O;
+    matches!(
+        orientation,
+        O::Rotate90 | O::Rotate270 | O::Rotate90FlipH | O::Rotate270FlipH
+    )
+}
+
+/// How much smaller than the working side a DCT-scaled JPEG may come out: 1/32 of it (2048 →
+/// 1984). Without this slack the 12 MP photos of phones, 4000 and 4032 px wide, would miss half
+/// scale by 48 and 32 px and be decoded whole (36 MB and 2.7 times the time) to be scaled down
+/// to 2048 anyway; a working side 1.6 % smaller changes none of their decisions or quality
+/// checks (docs/performance.md, "DCT-scaled JPEG decoding").
+const DCT_SCALED_SLACK: u32 = 32;
+
+/// The DCT scale-down (1, 2, 4 or 8) at which to read a JPEG whose long side is `long`: the
+/// largest at which the long side is still at least the working side less
+/// [`DCT_SCALED_SLACK`]. 1 when there is no working side.
+fn jpeg_scale_denominator(long: u32, max_side: u32) -> u32 {
+    if max_side == 0 {
+        return 1;
+    }
+    let least = max_side - max_side / DCT_SCALED_SLACK;
+    let mut denominator = 1;
+    while denominator < 8 && long.div_ceil(denominator * 2) >= least {
+        denominator *= 2;
+    }
+    denominator
+}
+
+/// Reads a baseline or progressive JPEG at 1/`denominator` of its size, straight from its DCT
+/// coefficients (a reduced inverse DCT per block), into RGB. `None` when the file is anything
+/// `jpeg-decoder` does not turn into 8-bit RGB or grey (CMYK, 12 or 16 bits), when its size
+/// disagrees with the header the caller read, or when it cannot be decoded: the caller then
+/// decodes it whole as before, so a file is refused only when the whole decoder refuses it too.
+fn decode_jpeg_scaled(
+    bytes: &[u8],
+    size: (u32, u32),
+    denominator: u32,
+    max_alloc: u64,
+) -> Option<RgbImage> {
+    use jpeg_decoder::PixelFormat;
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    decoder.set_max_decoding_buffer_size(usize::try_from(max_alloc).unwrap_or(usize::MAX));
+    decoder.read_info().ok()?;
+    let info = decoder.info()?;
+    if (u32::from(info.width), u32::from(info.height)) != size
+        || !matches!(info.pixel_format, PixelFormat::RGB24 | PixelFormat::L8)
+    {
+        return None;
+    }
+    let want = |side: u32| u16::try_from(side.div_ceil(denominator)).ok();
+    let (w, h) = decoder.scale(want(size.0)?, want(size.1)?).ok()?;
+    let pixels = decoder.decode().ok()?;
+    let (w, h) = (u32::from(w), u32::from(h));
+    match info.pixel_format {
+        PixelFormat::RGB24 => RgbImage::from_raw(w, h, pixels),
+        _ => RgbImage::from_raw(w, h, pixels.iter().flat_map(|&l| [l, l, l]).collect()),
+    }
 }
 
 /// Whether a JPEG's main image scan is followed by its end-of-image marker (FF D9).
@@ -314,6 +408,7 @@ mod tests {
             max_request_bytes: 50 << 20,
             max_pixels: 40_000_000,
             max_working_side: 2048,
+            jpeg_dct_scaling: true,
         }
     }
 
@@ -417,6 +512,153 @@ mod tests {
     fn gray_of_white_is_white() {
         let img = RgbImage::from_pixel(2, 2, image::Rgb([255, 255, 255]));
         assert_eq!(to_gray(&img), vec![255; 4]);
+    }
+
+    #[test]
+    fn jpeg_scale_is_the_largest_that_keeps_the_working_side() {
+        // (long side, working side) -> denominator; 2048 - 2048 / 32 = 1984 is the least side.
+        for (long, side, expected) in [
+            (1280, 2048, 1),
+            (2048, 2048, 1),
+            // A scaled side is rounded up, as the decoder's output: 3967 px give 1984 at half scale.
+            (3966, 2048, 1),
+            (3967, 2048, 2),
+            (4000, 2048, 2), // 12 MP phone photos
+            (4032, 2048, 2),
+            (7932, 2048, 2),
+            (7933, 2048, 4),
+            (16384, 2048, 8),
+            (65535, 2048, 8), // never below 1/8, the smallest DCT scale
+            (8000, 0, 1),     // no working side: every pixel is kept
+            (64, 8, 8),
+        ] {
+            assert_eq!(
+                jpeg_scale_denominator(long, side),
+                expected,
+                "{long} px at a working side of {side}"
+            );
+        }
+    }
+
+    /// A `width`x`height` JPEG with texture at every scale (a stand-in for a camera photo).
+    fn textured_jpeg(width: u32, height: u32, grey: bool) -> Vec<u8> {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let img = RgbImage::from_fn(width, height, |x, y| {
+            let wave = ((x as f32 * 0.05).sin() + (y as f32 * 0.031).cos()) * 60.0 + 128.0;
+            let n = rng.u8(0..24);
+            let v = |k: f32| (wave + k + f32::from(n)).clamp(0.0, 255.0) as u8;
+            if grey {
+                image::Rgb([v(0.0); 3])
+            } else {
+                image::Rgb([v(0.0), v(-30.0), v(25.0)])
+            }
+        });
+        let mut out = Vec::new();
+        let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90);
+        if grey {
+            DynamicImage::ImageRgb8(img)
+                .to_luma8()
+                .write_with_encoder(encoder)
+                .unwrap();
+        } else {
+            img.write_with_encoder(encoder).unwrap();
+        }
+        out
+    }
+
+    /// The JPEG with an EXIF block (APP1) holding only `orientation`, right after its SOI.
+    fn with_exif_orientation(jpeg: &[u8], orientation: u8) -> Vec<u8> {
+        let mut tiff = b"MM\0*\0\0\0\x08".to_vec(); // big-endian, first IFD at offset 8
+        tiff.extend([0, 1]); // one entry
+        tiff.extend([0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0]); // 0x0112, SHORT, 1
+        tiff.extend([0, 0, 0, 0]); // no next IFD
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend(tiff);
+        let len = u16::try_from(app1.len() + 2).unwrap().to_be_bytes();
+        let mut out = jpeg[..2].to_vec();
+        out.extend([0xFF, 0xE1, len[0], len[1]]);
+        out.extend(app1);
+        out.extend(&jpeg[2..]);
+        out
+    }
+
+    fn mean_abs_difference(a: &RgbImage, b: &RgbImage) -> f64 {
+        assert_eq!(a.dimensions(), b.dimensions());
+        let sum: u64 = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(&x, &y)| u64::from(x.abs_diff(y)))
+            .sum();
+        sum as f64 / a.as_raw().len() as f64
+    }
+
+    #[test]
+    fn a_large_jpeg_read_at_half_scale_is_the_image_read_whole_and_scaled_down() {
+        let whole = Limits {
+            jpeg_dct_scaling: false,
+            ..limits()
+        };
+        for (width, height, grey) in [(4100, 2300, false), (2300, 4100, true)] {
+            let file = textured_jpeg(width, height, grey);
+            let scaled = decode(&file, &limits()).unwrap();
+            let reference = decode(&file, &whole).unwrap();
+            assert_eq!(scaled.original_size, (width, height));
+            assert_eq!(reference.original_size, (width, height));
+            // 2050 px at half scale, then scaled to the working side like the whole image.
+            assert_eq!(scaled.rgb.dimensions(), reference.rgb.dimensions());
+            assert_eq!(scaled.rgb.width().max(scaled.rgb.height()), 2048);
+            let diff = mean_abs_difference(&scaled.rgb, &reference.rgb);
+            // Measured: 0.94 and 0.94 levels (two different low-pass filters on a noisy texture).
+            assert!(
+                diff < 2.0,
+                "{width}x{height}: mean difference {diff:.2} levels"
+            );
+        }
+    }
+
+    #[test]
+    fn a_phone_photo_is_read_at_half_scale_and_keeps_its_size_and_orientation() {
+        // 4032x3024, stored landscape with EXIF orientation 6 (turn clockwise to view).
+        let file = with_exif_orientation(&textured_jpeg(4032, 3024, false), 6);
+        let scaled = decode(&file, &limits()).unwrap();
+        // The size the client sent, upright, for the ImageSize check; the working image is the
+        // half-scale read (2016 px: within 1/32 of the working side), turned the same way.
+        assert_eq!(scaled.original_size, (3024, 4032));
+        assert_eq!(scaled.rgb.dimensions(), (1512, 2016));
+        // The whole image read and scaled straight to the same size.
+        let whole = decode(
+            &file,
+            &Limits {
+                jpeg_dct_scaling: false,
+                max_working_side: 2016,
+                ..limits()
+            },
+        )
+        .unwrap();
+        assert_eq!(whole.original_size, (3024, 4032));
+        let diff = mean_abs_difference(&scaled.rgb, &whole.rgb);
+        // Measured: 1.42 levels.
+        assert!(diff < 2.0, "mean difference {diff:.2} levels");
+    }
+
+    #[test]
+    fn a_broken_large_jpeg_is_refused_as_before() {
+        // Entropy-coded data overwritten: whatever the half-scale read makes of it, the answer
+        // is the whole decoder's, as without DCT scaling.
+        let mut file = textured_jpeg(4000, 3000, false);
+        let start = file.len() / 3;
+        let end = file.len() - 2;
+        for b in &mut file[start..end] {
+            *b = 0xFF;
+        }
+        let whole = Limits {
+            jpeg_dct_scaling: false,
+            ..limits()
+        };
+        let a = decode(&file, &limits()).map(|d| d.rgb.dimensions());
+        let b = decode(&file, &whole).map(|d| d.rgb.dimensions());
+        assert!(a.is_err() == b.is_err(), "{a:?} against {b:?}");
     }
 
     /// `decode_base64` before the one-pass count: a count of the data characters, then a
