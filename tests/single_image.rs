@@ -167,6 +167,63 @@ fn rotated_images_are_turned_upright() {
     }
 }
 
+/// The orientation as the quarter-turn search answered it before it stopped early at a turn
+/// and skipped larger passes on turned images: every turn read with the full two-pass
+/// detector, the best-scoring one wins.
+fn best_turn_of_all_four(img: &image::RgbImage) -> i32 {
+    let engine = engine();
+    let mut models = engine.models();
+    let cfg = &engine.settings().detector;
+    let mut best = (0, -1.0f32);
+    for turn in [0, 90, 180, 270] {
+        let turned = liveness::pipeline::image::rotate_cw(img, turn);
+        let dets =
+            liveness::pipeline::face::detect(&mut models.yunet, &turned, cfg).expect("yunet");
+        let top = dets.first().map_or(0.0, |d| d.score);
+        if top > best.1 {
+            best = (turn, top);
+        }
+    }
+    best.0
+}
+
+#[test]
+fn live_faces_that_miss_the_early_accept_are_found_at_the_right_turn() {
+    // Real photos whose upright face scores just under `upright_accept_score` (measured by
+    // `examples/orientation_search.rs`, as shot), so the search runs; each stored upright and
+    // turned by a quarter, a half and three quarters must be answered as the exhaustive search
+    // answers it, which is the right turn.
+    let engine = engine();
+    let cfg = &engine.settings().detector;
+    for name in [
+        "bonafide/deepface/img43.jpg",
+        "bonafide/deepface/img67.jpg",
+        "bonafide/mtcnn/ivan.jpg",
+    ] {
+        let upright = decoded_rgb(name);
+        let mut models = engine.models();
+        let first = liveness::pipeline::face::detect(&mut models.yunet, &upright, cfg)
+            .expect("yunet")
+            .first()
+            .map_or(0.0, |d| d.score);
+        assert!(
+            first < cfg.upright_accept_score,
+            "{name}: {first} no longer misses the early accept; pick another image"
+        );
+        for ccw in [0, 90, 180, 270] {
+            let stored = liveness::pipeline::image::rotate_cw(&upright, (360 - ccw) % 360);
+            let located = engine.locate(&mut models, &stored).expect("locate");
+            assert_eq!(located.rotated, ccw, "{name} stored {ccw} ccw");
+            assert_eq!(
+                best_turn_of_all_four(&stored),
+                ccw,
+                "{name} stored {ccw} ccw"
+            );
+            assert!(!located.detections.is_empty(), "{name} stored {ccw} ccw");
+        }
+    }
+}
+
 #[test]
 fn a_face_cut_by_the_border_is_not_fully_visible() {
     let img = load_rgb("bioid/challenge_right_1.png");

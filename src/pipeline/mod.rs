@@ -157,20 +157,37 @@ impl Engine {
         rgb: &'a RgbImage,
         cfg: &DetectorSettings,
     ) -> Result<Located<'a>, ScoreError> {
+        // A confident detection with plausible landmarks: no wrong quarter turn has given one
+        // (`docs/thresholds.md`, `upright_accept_score`), so it ends the search at whichever turn
+        // it is found, as the best-scoring turn would have been this one.
+        let acceptable = |dets: &[Detection], img: &RgbImage| {
+            dets.first().is_some_and(|best| {
+                best.score >= cfg.upright_accept_score
+                    && matches!(
+                        quality::suitability(best, img.width(), img.height()),
+                        None | Some(Unsuitable::Profile) | Some(Unsuitable::BeyondBorder)
+                    )
+            })
+        };
         let upright = face::detect(&mut models.yunet, rgb, cfg)?;
-        if let Some(best) = upright.first()
-            && best.score >= cfg.upright_accept_score
-            && matches!(
-                quality::suitability(best, rgb.width(), rgb.height()),
-                None | Some(Unsuitable::Profile) | Some(Unsuitable::BeyondBorder)
-            )
-        {
+        if acceptable(&upright, rgb) {
             return Ok(Located {
                 rotated: 0,
                 image: Cow::Borrowed(rgb),
                 detections: upright,
             });
         }
+        // A turn does not change a face's size. When the upright pass found a face that is wide
+        // and tall enough at `input_side` not to need the second, larger pass, a turned image
+        // whose pass at `input_side` finds no face at all has none that the larger pass would
+        // find either (YuNet reads faces of 10 to 300 px), so that pass is skipped for it. It
+        // was most of the search's cost for live faces that just miss the early accept (dim
+        // captures; `docs/thresholds.md`, `upright_accept_score`).
+        let long = rgb.width().max(rgb.height());
+        let scale = (cfg.input_side as f32 / long as f32).min(1.0);
+        let face_is_large = upright
+            .first()
+            .is_some_and(|f| f.bbox[2].min(f.bbox[3]) * scale >= cfg.fallback_below_px);
         let mut best = Located {
             rotated: 0,
             image: Cow::Borrowed(rgb),
@@ -178,14 +195,22 @@ impl Engine {
         };
         for turn in [90, 180, 270] {
             let turned = image::rotate_cw(rgb, turn);
-            let dets = face::detect(&mut models.yunet, &turned, cfg)?;
+            let dets = if face_is_large {
+                face::detect_known_large(&mut models.yunet, &turned, cfg)?
+            } else {
+                face::detect(&mut models.yunet, &turned, cfg)?
+            };
             let top = |d: &[Detection]| d.first().map_or(0.0, |f| f.score);
             if top(&dets) > top(&best.detections) {
+                let done = acceptable(&dets, &turned);
                 best = Located {
                     rotated: turn,
                     image: Cow::Owned(turned),
                     detections: dets,
                 };
+                if done {
+                    break;
+                }
             }
         }
         Ok(best)

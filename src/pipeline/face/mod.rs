@@ -5,7 +5,7 @@ pub mod geometry;
 mod yunet;
 
 pub use geometry::{EyeFrame, LEFT_EYE, LEFT_MOUTH, Landmarks, NOSE, RIGHT_EYE, RIGHT_MOUTH};
-pub use yunet::{detect, detect_at};
+pub use yunet::{detect, detect_at, detect_known_large};
 
 /// One detected face in image coordinates.
 #[derive(Debug, Clone, PartialEq)]

@@ -72,12 +72,34 @@ pub fn detect(
     img: &RgbImage,
     cfg: &DetectorSettings,
 ) -> Result<Vec<Detection>, ort::Error> {
+    detect_with(session, img, cfg, true)
+}
+
+/// As [`detect`], but when the pass at `input_side` finds no face at all there is no second
+/// pass: for an image whose face, if it has one, is known to be large enough for that pass
+/// (the turned copies of the quarter-turn search, see `Engine::locate`). A face found narrow
+/// still gets the second pass.
+pub fn detect_known_large(
+    session: &mut Session,
+    img: &RgbImage,
+    cfg: &DetectorSettings,
+) -> Result<Vec<Detection>, ort::Error> {
+    detect_with(session, img, cfg, false)
+}
+
+fn detect_with(
+    session: &mut Session,
+    img: &RgbImage,
+    cfg: &DetectorSettings,
+    again_when_none: bool,
+) -> Result<Vec<Detection>, ort::Error> {
     let faces = detect_at(session, img, cfg.input_side, cfg)?;
     let long = img.width().max(img.height());
     let scale = (cfg.input_side as f32 / long as f32).min(1.0);
-    let too_small = faces
-        .first()
-        .is_none_or(|f| f.bbox[2] * scale < cfg.fallback_below_px);
+    let too_small = match faces.first() {
+        Some(f) => f.bbox[2] * scale < cfg.fallback_below_px,
+        None => again_when_none,
+    };
     if too_small && cfg.fallback_side > cfg.input_side && long > cfg.input_side {
         return detect_at(session, img, cfg.fallback_side, cfg);
     }
