@@ -15,6 +15,9 @@
 //! of the moves any small change of the input causes: the whole decode at a working side of
 //! 2016 against 2048 px, and the photo stored at JPEG quality 89 against 90.
 
+#[path = "../tests/common/images.rs"]
+mod images;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -30,24 +33,6 @@ use serde_json::Value;
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
-}
-
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-    paths.sort();
-    for p in paths {
-        if p.is_dir() {
-            files_under(&p, out);
-        } else if matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("jpg" | "jpeg" | "png")
-        ) {
-            out.push(p);
-        }
-    }
 }
 
 fn to_linear(v: u8) -> f32 {
@@ -222,9 +207,8 @@ fn main() -> Result<()> {
         ("attacks", "attack"),
         ("minivision", "minivision"),
     ] {
-        let mut files = Vec::new();
-        files_under(&root.join(dir), &mut files);
-        sources.extend(files.into_iter().map(|f| (f, population)));
+        let files = images::under(&root.join(dir), &root);
+        sources.extend(files.into_iter().map(|f| (root.join(f), population)));
     }
     for f in ["bioid/challenge_right_1.png", "bioid/photo.png"] {
         sources.push((root.join(f), "bioid"));

@@ -56,16 +56,7 @@ fn main() -> Result<()> {
     let engine = Engine::new(s.clone(), 1)?;
     let mut models = engine.models();
     let root = data_dir();
-    let mut live = images::under(&root.join("bonafide"), &root);
-    live.extend((1..=92).step_by(4).map(|i| format!("bioid/nod/{i:03}.jpg")));
-    live.extend(
-        [
-            "bioid/challenge_right_1.png",
-            "bioid/challenge_right_2.png",
-            "minivision/live_T1.jpg",
-        ]
-        .map(String::from),
-    );
+    let live = images::live_photos(&root);
     let all = captures::standard();
     let mut rows: Vec<(String, Row)> = Vec::new();
     for name in &live {

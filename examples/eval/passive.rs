@@ -163,16 +163,7 @@ fn with_dim_captures(
 fn items(engine: &Engine) -> Result<Vec<Item>> {
     let root = data_dir();
     let all_dim: Vec<usize> = (0..captures::standard().len()).collect();
-    let mut live = images::under(&root.join("bonafide"), &root);
-    live.extend((1..=92).step_by(4).map(|i| format!("bioid/nod/{i:03}.jpg")));
-    live.extend(
-        [
-            "bioid/challenge_right_1.png",
-            "bioid/challenge_right_2.png",
-            "minivision/live_T1.jpg",
-        ]
-        .map(String::from),
-    );
+    let live = images::live_photos(&root);
     let mut out = Vec::new();
     for name in &live {
         let rgb = rgb_of(name, engine)?;

@@ -1,7 +1,25 @@
 //! The image files of the shared data folder. Std only: used by the tests through
 //! `tests/common/mod.rs` and by the examples through `#[path]`.
+#![allow(dead_code)]
 
 use std::path::Path;
+
+/// The live photos of the passive evaluation (`examples/eval/passive.rs`) and of the orientation
+/// search's measurement: every bona fide photo, every 4th BioID nod frame, the BioID still pair
+/// and minivision's live_T1.
+pub fn live_photos(root: &Path) -> Vec<String> {
+    let mut live = under(&root.join("bonafide"), root);
+    live.extend((1..=92).step_by(4).map(|i| format!("bioid/nod/{i:03}.jpg")));
+    live.extend(
+        [
+            "bioid/challenge_right_1.png",
+            "bioid/challenge_right_2.png",
+            "minivision/live_T1.jpg",
+        ]
+        .map(String::from),
+    );
+    live
+}
 
 /// Every JPEG and PNG file under `dir`, named by its path relative to `root`: depth first, the
 /// entries of each folder in sorted order (so evaluations list them the same way every run).
