@@ -169,7 +169,8 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, ImageError> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     // A second line of defence: the decoders themselves refuse allocations past this.
     let mut decoder_limits = image::Limits::default();
-    decoder_limits.max_alloc = Some(decoder_limits_bytes(limits));
+    let max_alloc = decoder_limits_bytes(limits);
+    decoder_limits.max_alloc = Some(max_alloc);
     reader.limits(decoder_limits);
     let mut decoder = reader.into_decoder().map_err(undecodable)?;
     let (width, height) = decoder.dimensions();
@@ -194,16 +195,8 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, ImageError> {
         _ => 1,
     };
     let scaled = (denominator > 1)
-        .then(|| {
-            decode_jpeg_scaled(
-                bytes,
-                (width, height),
-                denominator,
-                decoder_limits_bytes(limits),
-            )
-        })
+        .then(|| decode_jpeg_scaled(bytes, (width, height), denominator, max_alloc))
         .flatten();
-    let was_scaled = scaled.is_some();
     let mut img = match scaled {
         Some(rgb) => DynamicImage::ImageRgb8(rgb),
         None => DynamicImage::from_decoder(decoder).map_err(undecodable)?,
@@ -213,11 +206,12 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, ImageError> {
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     };
-    // The size the client sent (after the EXIF turn), which the ImageSize check reports.
-    let original_size = match (was_scaled, oriented_sideways(orientation)) {
-        (false, _) => rgb.dimensions(),
-        (true, false) => (width, height),
-        (true, true) => (height, width),
+    // The size the client sent (after the EXIF turn), which the ImageSize check reports: the
+    // header's, which a whole decode also allocates.
+    let original_size = if oriented_sideways(orientation) {
+        (height, width)
+    } else {
+        (width, height)
     };
     let rgb = limit_size(rgb, limits.max_working_side);
     Ok(Decoded { rgb, original_size })

@@ -183,11 +183,9 @@ impl Engine {
         // find either (YuNet reads faces of 10 to 300 px), so that pass is skipped for it. It
         // was most of the search's cost for live faces that just miss the early accept (dim
         // captures; `docs/thresholds.md`, `upright_accept_score`).
-        let long = rgb.width().max(rgb.height());
-        let scale = (cfg.input_side as f32 / long as f32).min(1.0);
         let face_is_large = upright
             .first()
-            .is_some_and(|f| f.bbox[2].min(f.bbox[3]) * scale >= cfg.fallback_below_px);
+            .is_some_and(|f| face::large_for_first_pass(rgb, f, cfg));
         let mut best = Located {
             rotated: 0,
             image: Cow::Borrowed(rgb),

@@ -5,7 +5,7 @@ pub mod geometry;
 mod yunet;
 
 pub use geometry::{EyeFrame, LEFT_EYE, LEFT_MOUTH, Landmarks, NOSE, RIGHT_EYE, RIGHT_MOUTH};
-pub use yunet::{detect, detect_at, detect_known_large};
+pub use yunet::{detect, detect_at, detect_known_large, large_for_first_pass};
 
 /// One detected face in image coordinates.
 #[derive(Debug, Clone, PartialEq)]

@@ -23,9 +23,26 @@ struct Input {
     sy: f32,
 }
 
+/// The factor from `img`'s pixels to those of its pass at `input_side` (never above 1).
+fn input_scale(img: &RgbImage, input_side: u32) -> f32 {
+    (input_side as f32 / img.width().max(img.height()) as f32).min(1.0)
+}
+
+/// Whether a face `width` pixels wide in `img` is too narrow for the pass at `input_side`, so
+/// that [`detect`] reads the image again at `fallback_side`.
+fn too_narrow_for_first_pass(img: &RgbImage, width: f32, cfg: &DetectorSettings) -> bool {
+    width * input_scale(img, cfg.input_side) < cfg.fallback_below_px
+}
+
+/// Whether `face`, found in `img`, is wide and tall enough for the pass at `input_side`: turned
+/// by a quarter, it would still be found without the second pass ([`detect_known_large`]).
+pub fn large_for_first_pass(img: &RgbImage, face: &Detection, cfg: &DetectorSettings) -> bool {
+    !too_narrow_for_first_pass(img, face.bbox[2].min(face.bbox[3]), cfg)
+}
+
 fn prepare(img: &RgbImage, input_side: u32) -> Input {
     let (w, h) = img.dimensions();
-    let scale = (input_side as f32 / w.max(h) as f32).min(1.0);
+    let scale = input_scale(img, input_side);
     let rw = ((w as f32 * scale).round() as u32).max(1);
     let rh = ((h as f32 * scale).round() as u32).max(1);
     let resized;
@@ -95,9 +112,8 @@ fn detect_with(
 ) -> Result<Vec<Detection>, ort::Error> {
     let faces = detect_at(session, img, cfg.input_side, cfg)?;
     let long = img.width().max(img.height());
-    let scale = (cfg.input_side as f32 / long as f32).min(1.0);
     let too_small = match faces.first() {
-        Some(f) => f.bbox[2] * scale < cfg.fallback_below_px,
+        Some(f) => too_narrow_for_first_pass(img, f.bbox[2], cfg),
         None => again_when_none,
     };
     if too_small && cfg.fallback_side > cfg.input_side && long > cfg.input_side {
