@@ -49,6 +49,9 @@ pub struct AmqpSettings {
     pub results_exchange: String,
     pub results_queue: String,
     pub prefetch: u16,
+    /// Answered jobs acked together in one `multiple` ack ([`crate::queue`]'s acks module);
+    /// 1 acks each job as soon as its result is confirmed.
+    pub ack_batch: usize,
     pub reconnect_initial_ms: u64,
     pub reconnect_max_ms: u64,
 }

@@ -415,6 +415,43 @@ async fn a_killed_worker_loses_no_job() {
     assert_eq!(message_count(&a.job_queue).await, 0);
 }
 
+/// Acks go out a few at a time (`[amqp] ack_batch`), but never later than the moment the
+/// worker has nothing left to score: a worker killed while idle leaves no answered job to be
+/// delivered again. Once after a single job (no batch would ever fill), once after a burst
+/// that is not a multiple of the batch, on two threads that finish out of order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_has_acked_every_job_it_answered() {
+    let a = Queues::new("acked");
+    let body = image_job(&["bioid/photo.png"], &[]);
+    for jobs in [1, 11] {
+        let ids = publish_many(&a, &body, jobs).await;
+        let w = spawn_worker(
+            &a,
+            &[
+                ("LIVENESS__WORKER__THREADS", "2"),
+                ("LIVENESS__AMQP__ACK_BATCH", "4"),
+            ],
+        );
+        let results = collect_results(&a, ids.len(), Duration::from_secs(120)).await;
+        let answered: HashSet<String> = results.iter().map(|(id, _, _)| id.clone()).collect();
+        assert_eq!(answered, ids, "every job answered");
+        // The last ack follows the last confirm by microseconds; the kill then gives the
+        // worker no chance to send anything more.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        w.end("KILL");
+        let again = collect_results(&a, 1, Duration::from_secs(3)).await;
+        assert!(
+            again.is_empty(),
+            "{jobs} job(s): none answered twice: {again:?}"
+        );
+        assert_eq!(
+            message_count(&a.job_queue).await,
+            0,
+            "{jobs} job(s): none back in the queue"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_burst_answers_every_received_job() {
     let a = Queues::new("term");

@@ -2,6 +2,7 @@
 //! loop with confirmed results, and the enqueue client. It sees the pipeline only through
 //! [`job::Scorer`].
 
+mod acks;
 pub mod broker;
 mod client;
 mod job;

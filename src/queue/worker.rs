@@ -4,6 +4,7 @@
 //! Order of steps for one job, and why: score → publish the result → wait for the broker's
 //! confirm → ack the job. Acking only after the confirm means a crash at any point leaves the
 //! job unacked, so the broker redelivers it (at-least-once; duplicates carry the same `jobid`).
+//! The acks themselves go out a few at a time ([`super::acks`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +12,7 @@ use std::time::Duration;
 use futures_lite::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-    ConfirmSelectOptions,
+    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use super::acks::Acks;
 use super::broker::{
     self, DirectReplies, JobMeta, PublishError, Session, SessionEnd, publish_result,
 };
@@ -31,6 +32,7 @@ use crate::config::{AmqpSettings, WorkerSettings};
 /// Answers one delivery: handle, publish confirmed, then ack.
 async fn process(
     mut delivery: Delivery,
+    acks: Arc<Acks>,
     publisher: Channel,
     direct: Arc<DirectReplies>,
     amqp: Arc<AmqpSettings>,
@@ -51,7 +53,7 @@ async fn process(
         let result = ctx.handle(&meta, body).await;
         match publish_result(&publisher, &direct, &amqp, &meta, &result).await {
             Ok(()) => {
-                if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
+                if let Err(e) = acks.confirmed(delivery.delivery_tag).await {
                     // The result is out; the broker will redeliver and a duplicate follows.
                     warn!(error = %e, "result confirmed but the ack failed; the job will be answered again");
                 }
@@ -64,16 +66,15 @@ async fn process(
             Err(PublishError::Nacked) => {
                 // Requeue: the retry counts against the delivery limit, so it cannot loop forever.
                 warn!("the broker refused the result; requeueing the job");
-                let _ = delivery
-                    .acker
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await;
+                if let Err(e) = acks.requeue(delivery.delivery_tag).await {
+                    warn!(error = %e, "cannot requeue the job; the broker will redeliver it");
+                }
             }
             Err(e) => {
                 warn!(error = %e, "result not confirmed; the job stays unacked and the broker will redeliver it");
+                if let Err(e) = acks.leave(delivery.delivery_tag).await {
+                    warn!(error = %e, "acks of other jobs failed; they will be answered again");
+                }
             }
         }
         ctx.metrics.in_flight.dec();
@@ -89,11 +90,15 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// The configured prefetch, or else twice the scoring threads (so that a thread never
+    /// waits for the network between two jobs) plus the confirmed jobs that may wait for their
+    /// ack ([`Acks`]).
     fn prefetch(&self) -> u16 {
         if self.amqp.prefetch > 0 {
             self.amqp.prefetch
         } else {
-            u16::try_from(self.worker.threads() * 2).unwrap_or(u16::MAX)
+            let waiting = self.amqp.ack_batch.max(1) - 1;
+            u16::try_from(self.worker.threads() * 2 + waiting).unwrap_or(u16::MAX)
         }
     }
 
@@ -144,9 +149,13 @@ impl Session for Worker {
         info!(queue = %self.amqp.job_queue, prefetch = self.prefetch(), "consuming");
         let mut tasks = JoinSet::new();
         let direct = Arc::new(DirectReplies::new(&self.amqp));
-        let spawn = |tasks: &mut JoinSet<()>, d: Delivery| {
+        let acks = Arc::new(Acks::new(consume.clone(), self.amqp.ack_batch));
+        let spawn = async |tasks: &mut JoinSet<()>, d: Delivery| {
+            // Recorded before the job starts: no batched ack may cover a job being scored.
+            acks.received(d.delivery_tag).await;
             tasks.spawn(process(
                 d,
+                acks.clone(),
                 publisher.clone(),
                 direct.clone(),
                 self.amqp.clone(),
@@ -157,7 +166,7 @@ impl Session for Worker {
             tokio::select! {
                 _ = shutdown.changed() => break None,
                 next = consumer.next() => match next {
-                    Some(Ok(d)) => spawn(&mut tasks, d),
+                    Some(Ok(d)) => spawn(&mut tasks, d).await,
                     Some(Err(e)) => break Some(e.to_string()),
                     None => break Some("the broker cancelled the consumer".to_string()),
                 },
@@ -180,9 +189,14 @@ impl Session for Worker {
             .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
             .await;
         while let Ok(Some(Ok(d))) = tokio::time::timeout_at(deadline, consumer.next()).await {
-            spawn(&mut tasks, d);
+            spawn(&mut tasks, d).await;
         }
         while let Ok(Some(_)) = tokio::time::timeout_at(deadline, tasks.join_next()).await {}
+        // Every answered job is acked before the connection closes (the last one to finish
+        // has already sent them; this covers a drain cut short by its deadline).
+        if let Err(e) = acks.flush().await {
+            warn!(error = %e, "acks failed; the answered jobs will be answered again");
+        }
         if !tasks.is_empty() {
             warn!(
                 unfinished = tasks.len(),
