@@ -52,6 +52,9 @@ pub struct AmqpSettings {
     /// Answered jobs acked together in one `multiple` ack ([`crate::queue`]'s acks module);
     /// 1 acks each job as soon as its result is confirmed.
     pub ack_batch: usize,
+    /// How long a result the broker refuses (nacks) is published again, with pauses doubling
+    /// from 0.25 to 4 s, before its job is requeued.
+    pub result_retry_seconds: u64,
     pub reconnect_initial_ms: u64,
     pub reconnect_max_ms: u64,
 }

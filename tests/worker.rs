@@ -20,6 +20,7 @@ use liveness::api::LivenessDetectionResponse;
 use liveness::config::{AmqpSettings, AuthSettings, WorkerSettings};
 use liveness::queue::Worker;
 use liveness::queue::broker::{Reply, header};
+use liveness::queue::topology;
 use liveness::queue::{JobContext, Scorer};
 use liveness::queue::{JobOptions, enqueue};
 use liveness::{ScoreError, telemetry};
@@ -450,6 +451,67 @@ async fn an_idle_worker_has_acked_every_job_it_answered() {
             "{jobs} job(s): none back in the queue"
         );
     }
+}
+
+/// While the broker refuses results (here a queue bound to the results exchange that rejects
+/// every message; in a cluster, a results queue electing a new leader), the worker publishes the
+/// result again after growing pauses instead of requeueing the job at once: requeued at once,
+/// the job spent its delivery limit (5) in a fraction of a second and was dead-lettered
+/// unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_the_broker_refuses_for_a_while_is_published_again() {
+    let a = Queues::new("refused");
+    let (conn, ch) = channel().await;
+    topology::declare(&conn, &a).await.unwrap();
+    let blocker = format!("{}.refuse", a.job_queue);
+    let mut args = FieldTable::default();
+    args.insert(ShortString::from("x-max-length"), AMQPValue::LongInt(0));
+    args.insert(
+        ShortString::from("x-overflow"),
+        AMQPValue::LongString("reject-publish".into()),
+    );
+    ch.queue_declare(
+        blocker.as_str().into(),
+        QueueDeclareOptions::default(),
+        args,
+    )
+    .await
+    .unwrap();
+    ch.queue_bind(
+        blocker.as_str().into(),
+        a.results_exchange.as_str().into(),
+        "#".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let ids = publish_many(&a, &image_job(&["bioid/photo.png"], &[]), 1).await;
+    let w = spawn_worker(&a, &[]);
+    // Refused for three seconds: long enough for several publishes, far longer than five
+    // immediate redeliveries take.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ch.queue_delete(blocker.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    let results = collect_results(&a, 1, Duration::from_secs(30)).await;
+    w.stop();
+    let _ = conn.close(200, "bye".into()).await;
+    // Each refused publish also reached the results queue (a nack covers the queue that
+    // refused), so the job may be answered more than once: at least once is the contract.
+    assert!(
+        results
+            .iter()
+            .all(|(id, status, _)| ids.contains(id) && *status == 200),
+        "{results:?}"
+    );
+    assert!(!results.is_empty(), "the job was answered");
+    assert_eq!(
+        message_count(&a.dead_letter_queue).await,
+        0,
+        "the job was not dead-lettered"
+    );
+    assert_eq!(message_count(&a.job_queue).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,11 @@ use super::job::JobContext;
 use super::topology;
 use crate::config::{AmqpSettings, WorkerSettings};
 
+/// The pauses between publishes of a result the broker refused: doubling from the first to
+/// the longest, within `[amqp] result_retry_seconds`.
+const RESULT_RETRY_FIRST_PAUSE: Duration = Duration::from_millis(250);
+const RESULT_RETRY_MAX_PAUSE: Duration = Duration::from_secs(4);
+
 /// Answers one delivery: handle, publish confirmed, then ack.
 async fn process(
     mut delivery: Delivery,
@@ -51,7 +56,26 @@ async fn process(
         ctx.metrics.in_flight.inc();
         let body = std::mem::take(&mut delivery.data);
         let result = ctx.handle(&meta, body).await;
-        match publish_result(&publisher, &direct, &amqp, &meta, &result).await {
+        let publish = || publish_result(&publisher, &direct, &amqp, &meta, &result);
+        // A refused result is published again after a pause before the job is given back:
+        // the broker refuses while a quorum queue the result goes to has no leader, which lasts
+        // as long as an election (14 s was seen with a node stopped on a loaded machine), and a
+        // job requeued at once would spend its delivery limit in that time and be
+        // dead-lettered unanswered.
+        let mut published = publish().await;
+        let retry_until = Instant::now() + Duration::from_secs(amqp.result_retry_seconds);
+        let mut pause = RESULT_RETRY_FIRST_PAUSE;
+        while matches!(published, Err(PublishError::Nacked)) && Instant::now() + pause < retry_until
+        {
+            warn!(
+                retry_in_ms = pause.as_millis() as u64,
+                "the broker refused the result; publishing it again"
+            );
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(RESULT_RETRY_MAX_PAUSE);
+            published = publish().await;
+        }
+        match published {
             Ok(()) => {
                 if let Err(e) = acks.confirmed(delivery.delivery_tag).await {
                     // The result is out; the broker will redeliver and a duplicate follows.
@@ -65,7 +89,7 @@ async fn process(
             }
             Err(PublishError::Nacked) => {
                 // Requeue: the retry counts against the delivery limit, so it cannot loop forever.
-                warn!("the broker refused the result; requeueing the job");
+                warn!("the broker kept refusing the result; requeueing the job");
                 if let Err(e) = acks.requeue(delivery.delivery_tag).await {
                     warn!(error = %e, "cannot requeue the job; the broker will redeliver it");
                 }
