@@ -70,11 +70,7 @@ impl Acks {
         let mut book = self.book.lock().await;
         book.in_flight.remove(&tag);
         book.confirmed.insert(tag);
-        if book.confirmed.len() >= self.batch || book.in_flight.is_empty() {
-            self.send(&mut book, false).await
-        } else {
-            Ok(())
-        }
+        self.send_due(&mut book).await
     }
 
     /// The broker refused the job's result: the job goes back to the queue now (a retry counts
@@ -96,11 +92,7 @@ impl Acks {
             // Not known to be settled: no `multiple` ack may cover it.
             book.left.insert(tag);
         }
-        let acks = if book.in_flight.is_empty() {
-            self.send(&mut book, false).await
-        } else {
-            Ok(())
-        };
+        let acks = self.send_due(&mut book).await;
         nack.and(acks)
     }
 
@@ -110,11 +102,7 @@ impl Acks {
         let mut book = self.book.lock().await;
         book.in_flight.remove(&tag);
         book.left.insert(tag);
-        if book.in_flight.is_empty() {
-            self.send(&mut book, false).await
-        } else {
-            Ok(())
-        }
+        self.send_due(&mut book).await
     }
 
     /// Acks every answered job now, also those after a job still in flight (at the end of a
@@ -122,6 +110,17 @@ impl Acks {
     pub async fn flush(&self) -> Result<(), lapin::Error> {
         let mut book = self.book.lock().await;
         self.send(&mut book, true).await
+    }
+
+    /// Sends the acks once `batch` confirmed jobs wait or no job is in flight any more (between
+    /// two calls fewer than `batch` wait, so after a requeue or a job left unacked only the
+    /// second can hold).
+    async fn send_due(&self, book: &mut Book) -> Result<(), lapin::Error> {
+        if book.confirmed.len() >= self.batch || book.in_flight.is_empty() {
+            self.send(book, false).await
+        } else {
+            Ok(())
+        }
     }
 
     /// Sends the acks that are due (see [`Book::take_due`]).
