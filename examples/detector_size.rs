@@ -175,6 +175,9 @@ fn main() -> Result<()> {
             setting(320, 640, 48.0),
         ),
         ("256, fallback 640 below 48 px", setting(256, 640, 48.0)),
+        // The same smallest face (48 px at 320) at the smaller scale.
+        ("256, fallback 640 below 38.4 px", setting(256, 640, 38.4)),
+        ("224, fallback 640 below 33.6 px", setting(224, 640, 33.6)),
     ];
     println!(
         "| detector input | mean ms/image | same errors | same turn | same decision | eye error max (eye dist.) | eye error mean | texture Δ max | texture Δ mean |"

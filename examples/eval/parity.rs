@@ -1,8 +1,13 @@
 //! `LIVENESS_EVAL_REFERENCE_GRAPH=published make eval` (or `prelu_as_max`): every request of the
 //! evaluation, active and passive, is scored a second time with the MiniFASNet graphs in that
 //! form, and the run prints how many decisions and error lists differ and the largest move of
-//! each score (the parity check of `[models] minifasnet_graph`, docs/performance.md). Without
-//! the variable nothing changes and nothing is scored twice.
+//! each score (the parity check of `[models] minifasnet_graph`, docs/performance.md).
+//!
+//! `LIVENESS_EVAL_REFERENCE_INPUT_SIDE=320 make eval` does the same against the detector read
+//! at another `[detector] input_side`, its `fallback_below_px` scaled with it so that the same
+//! faces (in the image's own pixels) get the second, larger pass (the parity check of
+//! `input_side`). Both variables may be given. Without them nothing changes and nothing is
+//! scored twice.
 
 use std::sync::{Mutex, OnceLock};
 
@@ -12,9 +17,11 @@ use liveness::api::{LivenessDetectionRequest, LivenessDetectionResponse};
 use liveness::config::{MiniFasnetGraph, ScoringSettings};
 
 pub const VARIABLE: &str = "LIVENESS_EVAL_REFERENCE_GRAPH";
+pub const SIDE_VARIABLE: &str = "LIVENESS_EVAL_REFERENCE_INPUT_SIDE";
 
 struct Parity {
-    form: MiniFasnetGraph,
+    /// What the reference differs in, for the report.
+    what: String,
     engine: Engine,
     stats: Mutex<Stats>,
 }
@@ -31,26 +38,40 @@ struct Stats {
 
 static PARITY: OnceLock<Option<Parity>> = OnceLock::new();
 
-/// Reads the variable and, when it is set, loads the reference engine.
+/// Reads the variables and, when one is set, loads the reference engine.
 pub fn init(settings: &ScoringSettings, workers: usize) -> Result<()> {
-    let parity = match std::env::var(VARIABLE).ok().as_deref() {
-        None | Some("") => None,
-        Some(name) => {
-            let form = match name {
-                "published" => MiniFasnetGraph::Published,
-                "prelu_as_max" => MiniFasnetGraph::PreluAsMax,
-                "blocked" => MiniFasnetGraph::Blocked,
-                other => bail!("{VARIABLE}={other}: published, prelu_as_max or blocked"),
-            };
-            let mut s = settings.clone();
-            s.models.minifasnet_graph = form;
-            let engine = Engine::new(s, workers).context("reference models")?;
-            Some(Parity {
-                form,
-                engine,
-                stats: Mutex::default(),
-            })
-        }
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    let mut s = settings.clone();
+    let mut what = Vec::new();
+    if let Some(name) = var(VARIABLE) {
+        s.models.minifasnet_graph = match name.as_str() {
+            "published" => MiniFasnetGraph::Published,
+            "prelu_as_max" => MiniFasnetGraph::PreluAsMax,
+            "blocked" => MiniFasnetGraph::Blocked,
+            other => bail!("{VARIABLE}={other}: published, prelu_as_max or blocked"),
+        };
+        what.push(format!("the {name} MiniFASNet graphs"));
+    }
+    if let Some(side) = var(SIDE_VARIABLE) {
+        let side: u32 = side
+            .parse()
+            .with_context(|| format!("{SIDE_VARIABLE}={side}: a side in pixels"))?;
+        let d = &mut s.detector;
+        d.fallback_below_px *= side as f32 / d.input_side.max(1) as f32;
+        d.input_side = side;
+        what.push(format!(
+            "the detector at {side} px (fallback below {} px)",
+            d.fallback_below_px
+        ));
+    }
+    let parity = if what.is_empty() {
+        None
+    } else {
+        Some(Parity {
+            what: what.join(" and "),
+            engine: Engine::new(s, workers).context("reference models")?,
+            stats: Mutex::default(),
+        })
     };
     let _ = PARITY.set(parity);
     Ok(())
@@ -117,9 +138,9 @@ pub fn report() -> Option<String> {
     let p = PARITY.get()?.as_ref()?;
     let s = p.stats.lock().unwrap_or_else(|e| e.into_inner());
     Some(format!(
-        "parity against the {:?} MiniFASNet graphs: {} requests, {} decisions and {} error lists differ; \
+        "parity against {}: {} requests, {} decisions and {} error lists differ; \
          largest move: texture {:.6} ({}), motion {:.6} ({}), liveness {:.6} ({})",
-        p.form,
+        p.what,
         s.compared,
         s.decisions,
         s.errors,

@@ -57,15 +57,21 @@ fn prepare(img: &RgbImage, input_side: u32) -> Input {
     let ph = (rh as usize).div_ceil(32) * 32;
     let plane = pw * ph;
     let mut tensor = vec![0f32; 3 * plane];
-    let raw = src.as_raw();
-    for y in 0..rh as usize {
-        let row = &raw[y * rw as usize * 3..(y + 1) * rw as usize * 3];
-        let base = y * pw;
-        for (x, px) in row.chunks_exact(3).enumerate() {
-            // Planes in BGR order.
-            tensor[base + x] = f32::from(px[2]);
-            tensor[plane + base + x] = f32::from(px[1]);
-            tensor[2 * plane + base + x] = f32::from(px[0]);
+    // Planes in BGR order; each row of the image into the start of its padded row in each
+    // plane. Slices zipped rather than indexed, so that the loop has no bounds checks and the
+    // compiler vectorises it (indexed, it was 2 % of a job).
+    let (b_plane, rest) = tensor.split_at_mut(plane);
+    let (g_plane, r_plane) = rest.split_at_mut(plane);
+    let rows = src.as_raw().chunks_exact(rw as usize * 3);
+    let planes = b_plane
+        .chunks_exact_mut(pw)
+        .zip(g_plane.chunks_exact_mut(pw))
+        .zip(r_plane.chunks_exact_mut(pw));
+    for (row, ((b, g), r)) in rows.zip(planes) {
+        for (((px, b), g), r) in row.chunks_exact(3).zip(b).zip(g).zip(r) {
+            *b = f32::from(px[2]);
+            *g = f32::from(px[1]);
+            *r = f32::from(px[0]);
         }
     }
     Input {
