@@ -59,16 +59,22 @@ class Reader(CalibrationDataReader):
         return next(self.it, None)
 
 
-def best_ms(sess, name, x, runs=100):
+def best_ms_of(run, runs=100, warmup=10, rounds=5):
+    """The best of `rounds` rounds of `runs` calls of `run`, in ms per call, each round after
+    `warmup` calls that are not timed."""
     best = float("inf")
-    for _ in range(5):
-        for _ in range(10):
-            sess.run(None, {name: x})
+    for _ in range(rounds):
+        for _ in range(warmup):
+            run()
         t = time.perf_counter()
         for _ in range(runs):
-            sess.run(None, {name: x})
+            run()
         best = min(best, (time.perf_counter() - t) / runs * 1000)
     return best
+
+
+def best_ms(sess, name, x, runs=100):
+    return best_ms_of(lambda: sess.run(None, {name: x}), runs)
 
 
 def real_probability(sess, name, x):

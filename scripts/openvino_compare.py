@@ -13,7 +13,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 
 import numpy as np
 import onnx
@@ -21,17 +20,11 @@ import openvino as ov
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from minifasnet_forms import transform  # noqa: E402  the service's rewrite at load
-from network_variants import session  # noqa: E402  one-thread onnxruntime session
+from network_variants import best_ms_of, session  # noqa: E402  timing, one-thread onnxruntime session
 
 
-def best_ms(run, runs=300, rounds=5):
-    best = float("inf")
-    for _ in range(rounds):
-        t = time.perf_counter()
-        for _ in range(runs):
-            run()
-        best = min(best, (time.perf_counter() - t) / runs * 1e3)
-    return best
+def best_ms(run):
+    return best_ms_of(run, runs=300, warmup=0)
 
 
 def main():

@@ -50,7 +50,7 @@ pub struct AmqpSettings {
     pub results_queue: String,
     pub prefetch: u16,
     /// Answered jobs acked together in one `multiple` ack ([`crate::queue`]'s acks module);
-    /// 1 acks each job as soon as its result is confirmed.
+    /// 1 acks each job as soon as its result is confirmed. Read through [`Self::ack_batch`].
     pub ack_batch: usize,
     /// How long a result the broker refuses (nacks) is published again, with pauses doubling
     /// from 0.25 to 4 s, before its job is requeued.
@@ -60,6 +60,12 @@ pub struct AmqpSettings {
 }
 
 impl AmqpSettings {
+    /// The configured `ack_batch`, at least 1 (0 would mean the same as 1: each job acked at
+    /// once).
+    pub fn ack_batch(&self) -> usize {
+        self.ack_batch.max(1)
+    }
+
     /// These settings with every queue and exchange named after `id` (`id`, `id.dlx`,
     /// `id.dead`, `id.results`): a private topology for a load test or an integration test.
     pub fn renamed(&self, id: &str) -> AmqpSettings {

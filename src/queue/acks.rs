@@ -51,11 +51,12 @@ pub struct Acks {
 }
 
 impl Acks {
-    /// Acks for `channel`, sent once `batch` confirmed jobs wait (1: each at once).
+    /// Acks for `channel`, sent once `batch` confirmed jobs wait (1: each at once; the worker
+    /// passes [`AmqpSettings::ack_batch`](crate::config::AmqpSettings::ack_batch)).
     pub fn new(channel: Channel, batch: usize) -> Acks {
         Acks {
             channel,
-            batch: batch.max(1),
+            batch,
             book: Mutex::new(Book::default()),
         }
     }

@@ -121,7 +121,7 @@ impl Worker {
         if self.amqp.prefetch > 0 {
             self.amqp.prefetch
         } else {
-            let waiting = self.amqp.ack_batch.max(1) - 1;
+            let waiting = self.amqp.ack_batch() - 1;
             u16::try_from(self.worker.threads() * 2 + waiting).unwrap_or(u16::MAX)
         }
     }
@@ -173,7 +173,7 @@ impl Session for Worker {
         info!(queue = %self.amqp.job_queue, prefetch = self.prefetch(), "consuming");
         let mut tasks = JoinSet::new();
         let direct = Arc::new(DirectReplies::new(&self.amqp));
-        let acks = Arc::new(Acks::new(consume.clone(), self.amqp.ack_batch));
+        let acks = Arc::new(Acks::new(consume.clone(), self.amqp.ack_batch()));
         let spawn = async |tasks: &mut JoinSet<()>, d: Delivery| {
             // Recorded before the job starts: no batched ack may cover a job being scored.
             acks.received(d.delivery_tag).await;
