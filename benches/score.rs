@@ -8,7 +8,7 @@ use base64::Engine as _;
 use criterion::{Criterion, criterion_group, criterion_main};
 use liveness::Engine;
 use liveness::api::{ImageData, LivenessDetectionRequest};
-use liveness::config::{MiniFasnetGraph, Settings};
+use liveness::config::{MiniFasnetGraph, Settings, YunetGraph};
 use liveness::pipeline::{face, image, quality, texture};
 
 const IMAGES: [&str; 2] = ["bioid/challenge_right_1.png", "bioid/nod/001.jpg"];
@@ -26,6 +26,12 @@ fn bench(c: &mut Criterion) {
         s.models.minifasnet_graph = form;
         (form, Engine::new(s, 1).expect("models (run `make setup`)"))
     });
+    // YuNet as published, against the default `[models] yunet_graph = "merged_heads"`.
+    let published_yunet = {
+        let mut s = settings.clone();
+        s.models.yunet_graph = YunetGraph::Published;
+        Engine::new(s, 1).expect("models (run `make setup`)")
+    };
     for name in IMAGES {
         let bytes = std::fs::read(data_dir().join(name)).expect("test image");
         let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
@@ -57,6 +63,16 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 engine
                     .locate(&mut models, black_box(&decoded.rgb))
+                    .expect("detect")
+                    .detections
+                    .len()
+            })
+        });
+        let mut published_models = published_yunet.models();
+        group.bench_function("detect (incl. rotation search, YuNet as published)", |b| {
+            b.iter(|| {
+                published_yunet
+                    .locate(&mut published_models, black_box(&decoded.rgb))
                     .expect("detect")
                     .detections
                     .len()

@@ -1,17 +1,19 @@
 //! The faster forms of the MiniFASNet graphs (`[models] minifasnet_graph`, see
-//! `src/models/prelu.rs` and `src/models/blocked.rs`) against the files as published, on every
-//! shared image alone and on pairs:
+//! `src/models/prelu.rs` and `src/models/blocked.rs`) and of YuNet (`[models] yunet_graph`,
+//! `src/models/yunet_heads.rs`) against the files as published, on every shared image alone and
+//! on pairs:
 //! - `prelu_as_max` must give the same JSON, scores included, to the last bit;
 //! - `blocked` (the default) must give the same decisions, errors and every other field, with
 //!   each texture and liveness score within [`BLOCKED_SCORE_TOLERANCE`] (measured: the largest
-//!   move is printed, and was below 1e-5 here).
+//!   move is printed, and was below 1e-5 here);
+//! - `merged_heads` (the default) the same, with eye positions within [`EYE_TOLERANCE_PX`].
 
 mod common;
 
 use common::{data_dir, read, request};
 use liveness::Engine;
 use liveness::api::LivenessDetectionResponse;
-use liveness::config::{MiniFasnetGraph, Settings};
+use liveness::config::{MiniFasnetGraph, Settings, YunetGraph};
 use serde_json::Value;
 
 /// The largest move of a texture or liveness score that the `blocked` form may cause. Scores
@@ -32,6 +34,12 @@ fn text<E: std::fmt::Display>(r: &Result<LivenessDetectionResponse, E>) -> Strin
 fn engine(form: MiniFasnetGraph) -> Engine {
     let mut settings = Settings::load(None).expect("configuration").scoring;
     settings.models.minifasnet_graph = form;
+    Engine::new(settings, 1).expect("models and ONNX Runtime (run `make setup`)")
+}
+
+fn engine_with_yunet(form: YunetGraph) -> Engine {
+    let mut settings = Settings::load(None).expect("configuration").scoring;
+    settings.models.yunet_graph = form;
     Engine::new(settings, 1).expect("models and ONNX Runtime (run `make setup`)")
 }
 
@@ -78,9 +86,23 @@ fn prelu_as_max_gives_the_same_responses_on_every_shared_image() {
 }
 
 /// Walks two JSON values in step: the numbers under a key ending in "Score" (texture, motion,
-/// liveness, quality) may differ by the tolerance, everything else must be equal. Returns the
-/// largest score difference.
+/// liveness, quality) may differ by [`BLOCKED_SCORE_TOLERANCE`], everything else must be equal.
+/// Returns the largest score difference.
 fn compare(a: &Value, b: &Value, key: &str, at: &str) -> f64 {
+    compare_within(a, b, key, at, &|key| {
+        key.ends_with("Score").then_some(BLOCKED_SCORE_TOLERANCE)
+    })
+}
+
+/// As [`compare`], with the tolerance of the numbers under each key given by `tolerance`
+/// (`None`: equal).
+fn compare_within(
+    a: &Value,
+    b: &Value,
+    key: &str,
+    at: &str,
+    tolerance: &dyn Fn(&str) -> Option<f64>,
+) -> f64 {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             assert_eq!(
@@ -89,7 +111,7 @@ fn compare(a: &Value, b: &Value, key: &str, at: &str) -> f64 {
                 "{at}"
             );
             x.iter()
-                .map(|(k, v)| compare(v, &y[k], k, &format!("{at}.{k}")))
+                .map(|(k, v)| compare_within(v, &y[k], k, &format!("{at}.{k}"), tolerance))
                 .fold(0.0, f64::max)
         }
         (Value::Array(x), Value::Array(y)) => {
@@ -97,16 +119,17 @@ fn compare(a: &Value, b: &Value, key: &str, at: &str) -> f64 {
             x.iter()
                 .zip(y)
                 .enumerate()
-                .map(|(i, (v, w))| compare(v, w, key, &format!("{at}[{i}]")))
+                .map(|(i, (v, w))| compare_within(v, w, key, &format!("{at}[{i}]"), tolerance))
                 .fold(0.0, f64::max)
         }
-        (Value::Number(x), Value::Number(y)) if key.ends_with("Score") => {
+        (Value::Number(x), Value::Number(y)) if tolerance(key).is_some() => {
             let (x, y) = (
                 x.as_f64().unwrap_or(f64::NAN),
                 y.as_f64().unwrap_or(f64::NAN),
             );
             let d = (x - y).abs();
-            assert!(d <= BLOCKED_SCORE_TOLERANCE, "{at}: {x} against {y}");
+            let allowed = tolerance(key).unwrap_or(0.0);
+            assert!(d <= allowed, "{at}: {x} against {y}");
             d
         }
         _ => {
@@ -149,6 +172,51 @@ fn blocked_graphs_keep_every_decision_and_every_score_within_tolerance() {
     assert!(compared > 150);
     // Both decisions occur, so an engine that said the same thing to everything would fail.
     // (Most shared images are live photos; 17 are attacks or unusable.)
+    assert!(
+        live > 10 && compared - live > 10,
+        "{live} of {compared} live"
+    );
+}
+
+/// How far an eye position (pixels of the image) may move with YuNet's heads merged: the
+/// landmarks move by at most 1.5e-6 grid cells (measured, `src/models/yunet_heads.rs`), which is
+/// 1.5e-4 px for the widest cell (stride 32) of a 2048 px image read at 640 px; the wire prints
+/// f32 positions with 7 significant digits, 1e-4 px at 1000 px.
+const EYE_TOLERANCE_PX: f64 = 2e-3;
+
+#[test]
+fn merged_yunet_heads_keep_every_decision_and_every_score_within_tolerance() {
+    let (fast, published) = (
+        engine_with_yunet(YunetGraph::MergedHeads),
+        engine_with_yunet(YunetGraph::Published),
+    );
+    assert!(fast.yunet_heads_merged(), "the heads were merged");
+    assert!(!published.yunet_heads_merged());
+    let tolerance = |key: &str| match key {
+        k if k.ends_with("Score") => Some(BLOCKED_SCORE_TOLERANCE),
+        "x" | "y" => Some(EYE_TOLERANCE_PX),
+        _ => None,
+    };
+    let (mut largest, mut compared, mut live) = (0.0f64, 0, 0);
+    for (name, req) in requests() {
+        let (a, b) = (fast.score(&req), published.score(&req));
+        let (Ok(a), Ok(b)) = (&a, &b) else {
+            assert_eq!(text(&a), text(&b), "{name}");
+            continue;
+        };
+        assert_eq!(a.live, b.live, "{name}: the decision");
+        let (ja, jb) = (
+            serde_json::to_value(a).expect("json"),
+            serde_json::to_value(b).expect("json"),
+        );
+        largest = largest.max(compare_within(&ja, &jb, "", &name, &tolerance));
+        compared += 1;
+        live += usize::from(a.live);
+    }
+    println!(
+        "merged YuNet heads against published: {compared} responses, {live} live, largest move {largest:e}"
+    );
+    assert!(compared > 150);
     assert!(
         live > 10 && compared - live > 10,
         "{live} of {compared} live"

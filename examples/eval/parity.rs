@@ -6,7 +6,9 @@
 //! `LIVENESS_EVAL_REFERENCE_INPUT_SIDE=320 make eval` does the same against the detector read
 //! at another `[detector] input_side`, its `fallback_below_px` scaled with it so that the same
 //! faces (in the image's own pixels) get the second, larger pass (the parity check of
-//! `input_side`). Both variables may be given. Without them nothing changes and nothing is
+//! `input_side`). `LIVENESS_EVAL_REFERENCE_YUNET_GRAPH=published make eval` scores against the
+//! YuNet file as published (the parity check of `[models] yunet_graph`). Any of the variables
+//! may be given together. Without them nothing changes and nothing is
 //! scored twice.
 
 use std::sync::{Mutex, OnceLock};
@@ -14,9 +16,10 @@ use std::sync::{Mutex, OnceLock};
 use anyhow::{Context, Result, bail};
 use liveness::Engine;
 use liveness::api::{LivenessDetectionRequest, LivenessDetectionResponse};
-use liveness::config::{MiniFasnetGraph, ScoringSettings};
+use liveness::config::{MiniFasnetGraph, ScoringSettings, YunetGraph};
 
 pub const VARIABLE: &str = "LIVENESS_EVAL_REFERENCE_GRAPH";
+pub const YUNET_VARIABLE: &str = "LIVENESS_EVAL_REFERENCE_YUNET_GRAPH";
 pub const SIDE_VARIABLE: &str = "LIVENESS_EVAL_REFERENCE_INPUT_SIDE";
 
 struct Parity {
@@ -51,6 +54,14 @@ pub fn init(settings: &ScoringSettings, workers: usize) -> Result<()> {
             other => bail!("{VARIABLE}={other}: published, prelu_as_max or blocked"),
         };
         what.push(format!("the {name} MiniFASNet graphs"));
+    }
+    if let Some(name) = var(YUNET_VARIABLE) {
+        s.models.yunet_graph = match name.as_str() {
+            "published" => YunetGraph::Published,
+            "merged_heads" => YunetGraph::MergedHeads,
+            other => bail!("{YUNET_VARIABLE}={other}: published or merged_heads"),
+        };
+        what.push(format!("the {name} YuNet graph"));
     }
     if let Some(side) = var(SIDE_VARIABLE) {
         let side: u32 = side

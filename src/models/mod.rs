@@ -7,6 +7,7 @@
 
 mod blocked;
 mod prelu;
+pub mod yunet_heads;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -19,7 +20,7 @@ use tracing::{info, warn};
 
 use prelu::{Rewrite, RewriteError, prelu_as_max};
 
-use crate::config::{MiniFasnetGraph, ModelSettings};
+use crate::config::{MiniFasnetGraph, ModelSettings, YunetGraph};
 
 /// The manifest committed with the project: file name, sha256, upstream URL.
 pub const MANIFEST: &str = include_str!("../../models/manifest.tsv");
@@ -152,6 +153,8 @@ pub struct ModelSet {
 struct ModelBytes {
     /// How many of the MiniFASNet graphs run in the configured faster form (0 to 2).
     rewritten: usize,
+    /// Whether YuNet runs with its heads merged ([`yunet_heads`]).
+    yunet_merged: bool,
     yunet: Vec<u8>,
     fas_v2: Vec<u8>,
     fas_v1se: Vec<u8>,
@@ -169,9 +172,11 @@ impl ModelBytes {
         };
         let (fas_v2, v2_rewritten) = fas(MINIFASNET_V2)?;
         let (fas_v1se, v1se_rewritten) = fas(MINIFASNET_V1SE)?;
+        let (yunet, yunet_merged) = faster_yunet(env, read_verified(dir, YUNET)?, settings)?;
         Ok(ModelBytes {
             rewritten: usize::from(v2_rewritten) + usize::from(v1se_rewritten),
-            yunet: read_verified(dir, YUNET)?,
+            yunet_merged,
+            yunet,
             fas_v2,
             fas_v1se,
         })
@@ -245,6 +250,118 @@ fn faster_minifasnet(
     Ok((bytes, true))
 }
 
+/// The largest difference between YuNet's published outputs and the merged heads'
+/// ([`yunet_heads`]) on the probe input for which the merged form is used: a score (0..1) or a
+/// box or landmark coordinate in grid cells. Measured: at most 1.2e-7 for the scores and 1.5e-6
+/// for the landmarks, on random inputs and both benchmark images at 320x320 and 320x192.
+/// Anything larger means the rewrite met a graph it does not understand.
+pub const MERGED_HEADS_TOLERANCE: f32 = 1e-4;
+
+/// YuNet in the configured form (`[models] yunet_graph`) when the rewrite applies and, on a
+/// probe input, gives the published outputs within [`MERGED_HEADS_TOLERANCE`]; else the
+/// published graph. The flag says whether it was rewritten.
+fn faster_yunet(
+    env: &ort::environment::Environment,
+    original: Vec<u8>,
+    settings: &ModelSettings,
+) -> Result<(Vec<u8>, bool), ModelError> {
+    if settings.yunet_graph == YunetGraph::Published {
+        return Ok((original, false));
+    }
+    let bytes =
+        match yunet_heads::merged_heads(&original).map_err(|source| ModelError::Rewrite {
+            name: YUNET,
+            source,
+        })? {
+            Rewrite::Done { bytes, .. } => bytes,
+            Rewrite::Kept(why) => {
+                warn!(
+                    model = YUNET,
+                    why, "heads not merged; running the published graph"
+                );
+                return Ok((original, false));
+            }
+        };
+    let largest = yunet_probe_difference(
+        &mut session(env, &original, settings)?,
+        &mut session(env, &bytes, settings)?,
+    )?;
+    if largest.is_none_or(|d| d > MERGED_HEADS_TOLERANCE) {
+        warn!(
+            model = YUNET,
+            ?largest,
+            "merging the heads changed the output; running the published graph"
+        );
+        return Ok((original, false));
+    }
+    info!(
+        model = YUNET,
+        largest_change = largest,
+        "YuNet heads merged; output checked on the probe"
+    );
+    Ok((bytes, true))
+}
+
+/// The largest difference between the published graph's twelve outputs and the merged
+/// graph's three, decoded alike, on a fixed 64x96 input covering 0..255; `None` when an output
+/// is missing or of another size.
+fn yunet_probe_difference(
+    published: &mut Session,
+    merged: &mut Session,
+) -> Result<Option<f32>, ModelError> {
+    const H: usize = 64;
+    const W: usize = 96;
+    let input: Vec<f32> = (0..3 * H * W)
+        .map(|i| ((i * 7919 + i / W * 104_729) % 256) as f32)
+        .collect();
+    let run = |s: &mut Session| -> Result<Vec<(String, Vec<f32>)>, ModelError> {
+        let tensor = TensorRef::from_array_view(([1usize, 3, H, W], input.as_slice()))?;
+        let outputs = s.run(ort::inputs!["input" => tensor])?;
+        let mut all = Vec::new();
+        for (name, value) in outputs.iter() {
+            let (_, v) = value.try_extract_tensor::<f32>()?;
+            all.push((name.to_string(), v.to_vec()));
+        }
+        Ok(all)
+    };
+    let (a, b) = (run(published)?, run(merged)?);
+    let find = |all: &[(String, Vec<f32>)], name: &str| {
+        all.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    };
+    let mut largest = 0f32;
+    for stride in yunet_heads::STRIDES {
+        let cells = (H / stride) * (W / stride);
+        let Some(head) = find(&b, &yunet_heads::output_name(stride)) else {
+            return Ok(None);
+        };
+        if head.len() != yunet_heads::MERGED_CHANNELS * cells {
+            return Ok(None);
+        }
+        let mut plane = 0;
+        for (kind, channels, sigmoid) in yunet_heads::HEADS {
+            let Some(old) = find(&a, &format!("{kind}_{stride}")) else {
+                return Ok(None);
+            };
+            if old.len() != channels * cells {
+                return Ok(None);
+            }
+            for i in 0..cells {
+                for c in 0..channels {
+                    let raw = head[(plane + c) * cells + i];
+                    let new = if sigmoid {
+                        yunet_heads::sigmoid(raw)
+                    } else {
+                        raw
+                    };
+                    largest = largest.max((old[i * channels + c] - new).abs());
+                }
+            }
+            plane += channels;
+        }
+    }
+    Ok(Some(largest))
+}
+
 /// The logits of a MiniFASNet graph for a fixed 80x80 input that covers the whole 0..255 range
 /// (a deterministic pattern, so the comparison is reproducible).
 fn probe_output(session: &mut Session) -> Result<Vec<f32>, ModelError> {
@@ -294,6 +411,7 @@ impl ModelSet {
 pub struct ModelPool {
     free: Mutex<Vec<ModelSet>>,
     rewritten_graphs: usize,
+    yunet_merged: bool,
     available: Condvar,
     size: usize,
 }
@@ -309,6 +427,7 @@ impl ModelPool {
         Ok(ModelPool {
             free: Mutex::new(sets),
             rewritten_graphs: bytes.rewritten,
+            yunet_merged: bytes.yunet_merged,
             available: Condvar::new(),
             size,
         })
@@ -322,6 +441,11 @@ impl ModelPool {
     /// and [`blocked`]).
     pub fn rewritten_graphs(&self) -> usize {
         self.rewritten_graphs
+    }
+
+    /// Whether YuNet runs with its heads merged (`[models] yunet_graph`, [`yunet_heads`]).
+    pub fn yunet_heads_merged(&self) -> bool {
+        self.yunet_merged
     }
 
     /// Borrows a model set; it goes back to the pool when the guard drops (also on panic).

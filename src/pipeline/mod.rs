@@ -95,6 +95,11 @@ impl Engine {
         self.pool.rewritten_graphs()
     }
 
+    /// Whether YuNet runs with its heads merged (`[models] yunet_graph`).
+    pub fn yunet_heads_merged(&self) -> bool {
+        self.pool.yunet_heads_merged()
+    }
+
     pub fn settings(&self) -> &ScoringSettings {
         &self.settings
     }

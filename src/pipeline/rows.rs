@@ -6,18 +6,22 @@ use std::ops::Range;
 /// Rows added up in `u16` before they are moved into the `u32` sums: 257 · 255 = 65535.
 const NARROW_ROWS: usize = 257;
 
-/// The buffers of [`ColumnSums::sum`], kept between calls.
+/// Columns (bytes) summed together down a band of rows: 64 `u16` sums are eight SSE2
+/// registers, so they stay in registers while the band's rows are added, where a row-by-row
+/// pass over the whole width loaded and stored every sum once per row.
+const STRIP: usize = 64;
+
+/// The buffer of [`ColumnSums::sum`], kept between calls.
 #[derive(Default)]
 pub(crate) struct ColumnSums {
-    narrow: Vec<u16>,
     wide: Vec<u32>,
 }
 
 impl ColumnSums {
     /// `sums[i]` = the sum over `y` in `rows` of `raw[y · stride + offset + i]`, for `i` below
-    /// `len`: the exact integer sums, added row by row (in `u16` for up to [`NARROW_ROWS`] rows
-    /// at a time, eight bytes per SSE2 instruction), so the caller must keep `rows.len() · 255`
-    /// within `u32`. Panics if a row lies outside `raw`.
+    /// `len`: the exact integer sums, added strip by strip of [`STRIP`] columns down up to
+    /// [`NARROW_ROWS`] rows at a time in `u16` (eight bytes per SSE2 instruction), so the
+    /// caller must keep `rows.len() · 255` within `u32`. Panics if a row lies outside `raw`.
     pub(crate) fn sum(
         &mut self,
         raw: &[u8],
@@ -26,27 +30,32 @@ impl ColumnSums {
         len: usize,
         rows: Range<usize>,
     ) -> &[u32] {
-        let row = |y: usize| &raw[y * stride + offset..y * stride + offset + len];
         self.wide.clear();
-        if rows.is_empty() {
-            self.wide.resize(len, 0);
-        }
+        self.wide.resize(len, 0);
         let mut y = rows.start;
         while y < rows.end {
             let end = rows.end.min(y + NARROW_ROWS);
-            self.narrow.clear();
-            self.narrow.extend(row(y).iter().map(|&p| u16::from(p)));
-            for r in y + 1..end {
-                for (a, &p) in self.narrow.iter_mut().zip(row(r)) {
-                    *a += u16::from(p);
+            // The band's bytes from its first row's first column to its last row's last one.
+            let band = &raw[y * stride + offset..(end - 1) * stride + offset + len];
+            let rows_in_band = end - y;
+            let add_strip = |x: usize, width: usize, wide: &mut [u32]| {
+                let mut narrow = [0u16; STRIP];
+                for r in 0..rows_in_band {
+                    let row = &band[r * stride + x..r * stride + x + width];
+                    for (a, &p) in narrow.iter_mut().zip(row) {
+                        *a += u16::from(p);
+                    }
                 }
-            }
-            if self.wide.is_empty() {
-                self.wide.extend(self.narrow.iter().map(|&n| u32::from(n)));
-            } else {
-                for (w, &n) in self.wide.iter_mut().zip(&self.narrow) {
+                for (w, n) in wide.iter_mut().zip(narrow) {
                     *w += u32::from(n);
                 }
+            };
+            let whole = len - len % STRIP;
+            for (i, wide) in self.wide[..whole].chunks_exact_mut(STRIP).enumerate() {
+                add_strip(i * STRIP, STRIP, wide);
+            }
+            if whole < len {
+                add_strip(whole, len - whole, &mut self.wide[whole..]);
             }
             y = end;
         }

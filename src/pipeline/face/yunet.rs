@@ -8,6 +8,7 @@ use ort::value::TensorRef;
 
 use super::Detection;
 use crate::config::DetectorSettings;
+use crate::models::yunet_heads;
 
 const STRIDES: [usize; 3] = [8, 16, 32];
 
@@ -141,38 +142,44 @@ pub fn detect_at(
         input.tensor.as_slice(),
     ))?;
     let outputs = session.run(ort::inputs!["input" => tensor])?;
+    let merged = outputs.contains_key(yunet_heads::output_name(STRIDES[0]));
     let mut candidates = Vec::new();
     for stride in STRIDES {
         let cols = input.width / stride;
         let rows = input.height / stride;
-        let (_, cls) = outputs[format!("cls_{stride}").as_str()].try_extract_tensor::<f32>()?;
-        let (_, obj) = outputs[format!("obj_{stride}").as_str()].try_extract_tensor::<f32>()?;
-        let (_, bbox) = outputs[format!("bbox_{stride}").as_str()].try_extract_tensor::<f32>()?;
-        let (_, kps) = outputs[format!("kps_{stride}").as_str()].try_extract_tensor::<f32>()?;
-        let cells = (rows * cols)
-            .min(cls.len())
-            .min(obj.len())
-            .min(bbox.len() / 4)
-            .min(kps.len() / 10);
+        let cells = rows * cols;
+        let heads = if merged {
+            let (_, head) =
+                outputs[yunet_heads::output_name(stride)].try_extract_tensor::<f32>()?;
+            Heads::Merged { head, cells }
+        } else {
+            let get = |kind: &str| outputs[format!("{kind}_{stride}")].try_extract_tensor::<f32>();
+            Heads::Published {
+                cls: get("cls")?.1,
+                obj: get("obj")?.1,
+                bbox: get("bbox")?.1,
+                kps: get("kps")?.1,
+            }
+        };
         let s = stride as f32;
-        for i in 0..cells {
-            let score = (cls[i].clamp(0.0, 1.0) * obj[i].clamp(0.0, 1.0)).sqrt();
+        for i in 0..cells.min(heads.cells()) {
+            let (cls, obj) = heads.probabilities(i);
+            let score = (cls.clamp(0.0, 1.0) * obj.clamp(0.0, 1.0)).sqrt();
             if score < cfg.score_threshold {
                 continue;
             }
             let r = (i / cols) as f32;
             let c = (i % cols) as f32;
-            let b = &bbox[i * 4..i * 4 + 4];
+            let b: [f32; 4] = std::array::from_fn(|k| heads.bbox(i, k));
             let cx = (c + b[0]) * s;
             let cy = (r + b[1]) * s;
             let w = b[2].exp() * s;
             let h = b[3].exp() * s;
-            let k = &kps[i * 10..i * 10 + 10];
             let mut landmarks = [[0f32; 2]; 5];
             for (j, lm) in landmarks.iter_mut().enumerate() {
                 *lm = [
-                    (k[2 * j] + c) * s * input.sx,
-                    (k[2 * j + 1] + r) * s * input.sy,
+                    (heads.kps(i, 2 * j) + c) * s * input.sx,
+                    (heads.kps(i, 2 * j + 1) + r) * s * input.sy,
                 ];
             }
             candidates.push(Detection {
@@ -188,6 +195,74 @@ pub fn detect_at(
         }
     }
     Ok(nms(candidates, cfg.nms_iou))
+}
+
+/// One stride's outputs, in either form of the graph (`[models] yunet_graph`).
+enum Heads<'a> {
+    /// The published graph's: per cell `i`, `cls[i]` and `obj[i]` (sigmoid applied),
+    /// `bbox[4 i + k]` and `kps[10 i + k]` (channels last).
+    Published {
+        cls: &'a [f32],
+        obj: &'a [f32],
+        bbox: &'a [f32],
+        kps: &'a [f32],
+    },
+    /// The merged graph's ([`yunet_heads`]): one plane of `cells` values per channel, in the
+    /// order cls, obj (both before the sigmoid), bbox (4), kps (10).
+    Merged { head: &'a [f32], cells: usize },
+}
+
+impl Heads<'_> {
+    /// How many cells every output holds (the grid's, unless an output is short).
+    fn cells(&self) -> usize {
+        match *self {
+            Heads::Published {
+                cls,
+                obj,
+                bbox,
+                kps,
+            } => cls
+                .len()
+                .min(obj.len())
+                .min(bbox.len() / 4)
+                .min(kps.len() / 10),
+            // All sixteen planes or none (a short output would put them elsewhere).
+            Heads::Merged { head, cells } => {
+                if head.len() >= yunet_heads::MERGED_CHANNELS * cells {
+                    cells
+                } else {
+                    0
+                }
+            }
+        }
+    }
+
+    /// Face score and objectness of cell `i`, both probabilities.
+    fn probabilities(&self, i: usize) -> (f32, f32) {
+        match *self {
+            Heads::Published { cls, obj, .. } => (cls[i], obj[i]),
+            Heads::Merged { head, cells } => (
+                yunet_heads::sigmoid(head[i]),
+                yunet_heads::sigmoid(head[cells + i]),
+            ),
+        }
+    }
+
+    /// Box value `k` (0..4: dx, dy, log w, log h) of cell `i`.
+    fn bbox(&self, i: usize, k: usize) -> f32 {
+        match *self {
+            Heads::Published { bbox, .. } => bbox[i * 4 + k],
+            Heads::Merged { head, cells } => head[(2 + k) * cells + i],
+        }
+    }
+
+    /// Landmark value `k` (0..10: x and y of the five landmarks) of cell `i`.
+    fn kps(&self, i: usize, k: usize) -> f32 {
+        match *self {
+            Heads::Published { kps, .. } => kps[i * 10 + k],
+            Heads::Merged { head, cells } => head[(6 + k) * cells + i],
+        }
+    }
 }
 
 /// Greedy non-maximum suppression, best score first.
