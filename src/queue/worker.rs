@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions,
-};
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use tokio::sync::watch;
@@ -23,7 +21,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::acks::Acks;
 use super::broker::{
-    self, DirectReplies, JobMeta, PublishError, Session, SessionEnd, publish_result,
+    self, DirectReplies, JobMeta, PublishError, ResultChannel, Session, SessionEnd, publish_result,
 };
 use super::job::JobContext;
 use super::topology;
@@ -38,7 +36,7 @@ const RESULT_RETRY_MAX_PAUSE: Duration = Duration::from_secs(4);
 async fn process(
     mut delivery: Delivery,
     acks: Arc<Acks>,
-    publisher: Channel,
+    results: Arc<ResultChannel>,
     direct: Arc<DirectReplies>,
     amqp: Arc<AmqpSettings>,
     ctx: Arc<JobContext>,
@@ -56,13 +54,18 @@ async fn process(
         ctx.metrics.in_flight.inc();
         let body = std::mem::take(&mut delivery.data);
         let result = ctx.handle(&meta, body).await;
-        let publish = || publish_result(&publisher, &direct, &amqp, &meta, &result);
+        let publish = |channel: Channel| {
+            let (direct, amqp, meta, result) = (&direct, &amqp, &meta, &result);
+            async move { publish_result(&channel, direct, amqp, meta, result).await }
+        };
         // A refused result is published again after a pause before the job is given back:
         // the broker refuses while a quorum queue the result goes to has no leader, which lasts
         // as long as an election (14 s was seen with a node stopped on a loaded machine), and a
         // job requeued at once would spend its delivery limit in that time and be
-        // dead-lettered unanswered.
-        let mut published = publish().await;
+        // dead-lettered unanswered. Each retry goes out on a new channel ([`ResultChannel`]):
+        // a channel that kept refusing after the election was seen.
+        let mut channel = results.get().await;
+        let mut published = publish(channel.clone()).await;
         let retry_until = Instant::now() + Duration::from_secs(amqp.result_retry_seconds);
         let mut pause = RESULT_RETRY_FIRST_PAUSE;
         while matches!(published, Err(PublishError::Nacked)) && Instant::now() + pause < retry_until
@@ -73,7 +76,11 @@ async fn process(
             );
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(RESULT_RETRY_MAX_PAUSE);
-            published = publish().await;
+            match results.renew(&channel).await {
+                Ok(fresh) => channel = fresh,
+                Err(e) => warn!(error = %e, "no new channel for the result; the old one is used"),
+            }
+            published = publish(channel.clone()).await;
         }
         match published {
             Ok(()) => {
@@ -147,12 +154,10 @@ impl Session for Worker {
         conn: Connection,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<SessionEnd, lapin::Error> {
+        let conn = Arc::new(conn);
         let consume = conn.create_channel().await?;
-        let publisher = conn.create_channel().await?;
+        let results = Arc::new(ResultChannel::open(conn.clone()).await?);
         topology::declare(&conn, &self.amqp).await?;
-        publisher
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
         consume
             .basic_qos(self.prefetch(), BasicQosOptions::default())
             .await?;
@@ -180,7 +185,7 @@ impl Session for Worker {
             tasks.spawn(process(
                 d,
                 acks.clone(),
-                publisher.clone(),
+                results.clone(),
                 direct.clone(),
                 self.amqp.clone(),
                 self.ctx.clone(),

@@ -27,6 +27,8 @@
 //!   the worker.
 //! - [`result_message`]: [`result_properties`] and [`publish_result`] for the worker,
 //!   [`consume_results`] and [`Reply`] for whoever reads results.
+//! - [`result_channel`]: [`ResultChannel`], the worker's result channel, renewed when the broker
+//!   refuses a result (why: there).
 //! - [`direct_replies`]: [`DirectReplies`], the worker's separate connection for results sent to
 //!   direct reply-to addresses (why: there).
 //! - [`session`]: [`connect`], and [`session::run`], which keeps a connection with capped
@@ -34,6 +36,7 @@
 
 pub mod direct_replies;
 pub mod job_message;
+pub mod result_channel;
 pub mod result_message;
 pub mod session;
 
@@ -41,6 +44,7 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 
 pub use direct_replies::DirectReplies;
 pub use job_message::{Job, JobMeta, accepted, derived_job_id, job_properties, publish_job};
+pub use result_channel::ResultChannel;
 pub use result_message::{
     JobResult, PublishError, Reply, consume_private_results, consume_results, publish_result,
     result_properties, rfc1123,
