@@ -85,18 +85,9 @@ fn prelu_as_max_gives_the_same_responses_on_every_shared_image() {
     }
 }
 
-/// Walks two JSON values in step: the numbers under a key ending in "Score" (texture, motion,
-/// liveness, quality) may differ by [`BLOCKED_SCORE_TOLERANCE`], everything else must be equal.
-/// Returns the largest score difference.
-fn compare(a: &Value, b: &Value, key: &str, at: &str) -> f64 {
-    compare_within(a, b, key, at, &|key| {
-        key.ends_with("Score").then_some(BLOCKED_SCORE_TOLERANCE)
-    })
-}
-
-/// As [`compare`], with the tolerance of the numbers under each key given by `tolerance`
-/// (`None`: equal).
-fn compare_within(
+/// Walks two JSON values in step: the numbers under a key for which `tolerance` gives a bound
+/// may differ by it, everything else must be equal. Returns the largest difference.
+fn compare(
     a: &Value,
     b: &Value,
     key: &str,
@@ -111,7 +102,7 @@ fn compare_within(
                 "{at}"
             );
             x.iter()
-                .map(|(k, v)| compare_within(v, &y[k], k, &format!("{at}.{k}"), tolerance))
+                .map(|(k, v)| compare(v, &y[k], k, &format!("{at}.{k}"), tolerance))
                 .fold(0.0, f64::max)
         }
         (Value::Array(x), Value::Array(y)) => {
@@ -119,7 +110,7 @@ fn compare_within(
             x.iter()
                 .zip(y)
                 .enumerate()
-                .map(|(i, (v, w))| compare_within(v, w, key, &format!("{at}[{i}]"), tolerance))
+                .map(|(i, (v, w))| compare(v, w, key, &format!("{at}[{i}]"), tolerance))
                 .fold(0.0, f64::max)
         }
         (Value::Number(x), Value::Number(y)) if tolerance(key).is_some() => {
@@ -150,6 +141,20 @@ fn blocked_graphs_keep_every_decision_and_every_score_within_tolerance() {
         2,
         "both MiniFASNet graphs rewritten"
     );
+    same_decisions(&fast, &published, "blocked", &|key| {
+        key.ends_with("Score").then_some(BLOCKED_SCORE_TOLERANCE)
+    });
+}
+
+/// Scores every request of [`requests`] with both engines: the same errors, decisions and
+/// fields, the numbers under the keys `tolerance` names within its bound. Prints the largest
+/// move.
+fn same_decisions(
+    fast: &Engine,
+    published: &Engine,
+    form: &str,
+    tolerance: &dyn Fn(&str) -> Option<f64>,
+) {
     let (mut largest, mut compared, mut live) = (0.0f64, 0, 0);
     for (name, req) in requests() {
         let (a, b) = (fast.score(&req), published.score(&req));
@@ -162,12 +167,12 @@ fn blocked_graphs_keep_every_decision_and_every_score_within_tolerance() {
             serde_json::to_value(a).expect("json"),
             serde_json::to_value(b).expect("json"),
         );
-        largest = largest.max(compare(&ja, &jb, "", &name));
+        largest = largest.max(compare(&ja, &jb, "", &name, tolerance));
         compared += 1;
         live += usize::from(a.live);
     }
     println!(
-        "blocked against published: {compared} responses, {live} live, largest score move {largest:e}"
+        "{form} against published: {compared} responses, {live} live, largest move {largest:e}"
     );
     assert!(compared > 150);
     // Both decisions occur, so an engine that said the same thing to everything would fail.
@@ -192,33 +197,9 @@ fn merged_yunet_heads_keep_every_decision_and_every_score_within_tolerance() {
     );
     assert!(fast.yunet_heads_merged(), "the heads were merged");
     assert!(!published.yunet_heads_merged());
-    let tolerance = |key: &str| match key {
+    same_decisions(&fast, &published, "merged YuNet heads", &|key| match key {
         k if k.ends_with("Score") => Some(BLOCKED_SCORE_TOLERANCE),
         "x" | "y" => Some(EYE_TOLERANCE_PX),
         _ => None,
-    };
-    let (mut largest, mut compared, mut live) = (0.0f64, 0, 0);
-    for (name, req) in requests() {
-        let (a, b) = (fast.score(&req), published.score(&req));
-        let (Ok(a), Ok(b)) = (&a, &b) else {
-            assert_eq!(text(&a), text(&b), "{name}");
-            continue;
-        };
-        assert_eq!(a.live, b.live, "{name}: the decision");
-        let (ja, jb) = (
-            serde_json::to_value(a).expect("json"),
-            serde_json::to_value(b).expect("json"),
-        );
-        largest = largest.max(compare_within(&ja, &jb, "", &name, &tolerance));
-        compared += 1;
-        live += usize::from(a.live);
-    }
-    println!(
-        "merged YuNet heads against published: {compared} responses, {live} live, largest move {largest:e}"
-    );
-    assert!(compared > 150);
-    assert!(
-        live > 10 && compared - live > 10,
-        "{live} of {compared} live"
-    );
+    });
 }
