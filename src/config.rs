@@ -225,7 +225,7 @@ pub enum YunetGraph {
     /// and `kps`.
     Published,
     /// The four heads of each stride merged into one 16-channel convolution pair (one NCHWc
-    /// block), with one output per stride: 15 to 20 % faster; scores within 1.2e-7 and
+    /// block), with one output per stride: 13 to 15 % faster; scores within 1.2e-7 and
     /// landmarks within 1.5e-6 grid cells of the published graph's.
     MergedHeads,
 }
