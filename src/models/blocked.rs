@@ -31,13 +31,13 @@
 
 use prost::Message;
 
-use super::prelu::{FLOAT, Rewrite, RewriteError, float_values, is_prelu, onnx, rewritable_prelus};
+use super::prelu::{
+    FLOAT, Rewrite, RewriteError, constant, default_domain, float_values, group, int, is_prelu,
+    onnx, rewritable_prelus, set_floats,
+};
 
 /// Channels per NCHWc block: 16 with AVX-512, 8 with AVX2; a multiple of 16 suits both.
 pub const BLOCK: i64 = 16;
-
-/// `AttributeProto.AttributeType.INT`.
-const INT: i32 = 2;
 
 /// Pads the MiniFASNet expansions to whole blocks and rewrites every `PRelu` as
 /// `a·x + Relu((1 − a)·x)`. All or nothing for the `PRelu` part, as [`super::prelu::prelu_as_max`];
@@ -60,18 +60,7 @@ pub fn blocked(model: &[u8]) -> Result<Rewrite, RewriteError> {
 }
 
 fn is_conv(n: &onnx::NodeProto) -> bool {
-    n.op_type() == "Conv" && matches!(n.domain(), "" | "ai.onnx") && n.input.len() >= 2
-}
-
-fn constant<'g>(graph: &'g onnx::GraphProto, name: &str) -> Option<&'g onnx::TensorProto> {
-    graph.initializer.iter().find(|t| t.name() == name)
-}
-
-fn group(n: &onnx::NodeProto) -> i64 {
-    n.attribute
-        .iter()
-        .find(|a| a.name() == "group")
-        .map_or(1, |a| a.i())
+    n.op_type() == "Conv" && default_domain(n) && n.input.len() >= 2
 }
 
 /// The indices of the nodes that read `tensor`.
@@ -188,17 +177,8 @@ fn pad_expansions(graph: &mut onnx::GraphProto) -> usize {
 }
 
 fn set_group(n: &mut onnx::NodeProto, value: i64) {
-    if let Some(a) = n.attribute.iter_mut().find(|a| a.name() == "group") {
-        a.i = Some(value);
-        a.r#type = Some(INT);
-    } else {
-        n.attribute.push(onnx::AttributeProto {
-            name: Some("group".into()),
-            r#type: Some(INT),
-            i: Some(value),
-            ..Default::default()
-        });
-    }
+    n.attribute.retain(|a| a.name() != "group");
+    n.attribute.push(int("group", value));
 }
 
 /// Zero-pads a float constant along `axis` (0 or 1) to `to` entries.
@@ -221,11 +201,6 @@ fn pad_axis(t: &mut onnx::TensorProto, axis: usize, to: i64) {
     }
     t.dims[axis] = to as i64;
     set_floats(t, &out);
-}
-
-fn set_floats(t: &mut onnx::TensorProto, values: &[f32]) {
-    t.raw_data = Some(values.iter().flat_map(|v| v.to_le_bytes()).collect());
-    t.float_data.clear();
 }
 
 /// Replaces every `PRelu(x, a)` by `Add(Mul(x, a), Relu(Mul(x, 1 − a)))`, in place, so the

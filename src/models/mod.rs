@@ -311,9 +311,7 @@ fn yunet_probe_difference(
 ) -> Result<Option<f32>, ModelError> {
     const H: usize = 64;
     const W: usize = 96;
-    let input: Vec<f32> = (0..3 * H * W)
-        .map(|i| ((i * 7919 + i / W * 104_729) % 256) as f32)
-        .collect();
+    let input = probe_pattern(H, W);
     let run = |s: &mut Session| -> Result<Vec<(String, Vec<f32>)>, ModelError> {
         let tensor = TensorRef::from_array_view(([1usize, 3, H, W], input.as_slice()))?;
         let outputs = s.run(ort::inputs!["input" => tensor])?;
@@ -362,13 +360,19 @@ fn yunet_probe_difference(
     Ok(Some(largest))
 }
 
+/// A fixed 3-channel `height` x `width` input that covers the whole 0..255 range, the same on
+/// every run, for the probes that compare a rewritten graph with the published one.
+fn probe_pattern(height: usize, width: usize) -> Vec<f32> {
+    (0..3 * height * width)
+        .map(|i| ((i * 7919 + i / width * 104_729) % 256) as f32)
+        .collect()
+}
+
 /// The logits of a MiniFASNet graph for a fixed 80x80 input that covers the whole 0..255 range
 /// (a deterministic pattern, so the comparison is reproducible).
 fn probe_output(session: &mut Session) -> Result<Vec<f32>, ModelError> {
     const SIDE: usize = 80;
-    let input: Vec<f32> = (0..3 * SIDE * SIDE)
-        .map(|i| ((i * 7919 + i / SIDE * 104_729) % 256) as f32)
-        .collect();
+    let input = probe_pattern(SIDE, SIDE);
     let tensor = TensorRef::from_array_view(([1usize, 3, SIDE, SIDE], input.as_slice()))?;
     let outputs = session.run(ort::inputs![tensor])?;
     let (_, logits) = outputs[0].try_extract_tensor::<f32>()?;

@@ -92,7 +92,54 @@ pub fn prelu_as_max(model: &[u8]) -> Result<Rewrite, RewriteError> {
 
 /// A `PRelu` node of the default domain with its two inputs.
 pub(super) fn is_prelu(n: &onnx::NodeProto) -> bool {
-    n.op_type() == "PRelu" && matches!(n.domain(), "" | "ai.onnx") && n.input.len() == 2
+    n.op_type() == "PRelu" && default_domain(n) && n.input.len() == 2
+}
+
+// Graph helpers shared by the rewrites ([`super::blocked`], [`super::yunet_heads`]).
+
+/// `AttributeProto.AttributeType.INT`.
+pub(super) const INT: i32 = 2;
+
+/// Whether `n` is an operator of the default ONNX domain.
+pub(super) fn default_domain(n: &onnx::NodeProto) -> bool {
+    matches!(n.domain(), "" | "ai.onnx")
+}
+
+/// The attribute `name` of `n`.
+pub(super) fn attribute<'n>(
+    n: &'n onnx::NodeProto,
+    name: &str,
+) -> Option<&'n onnx::AttributeProto> {
+    n.attribute.iter().find(|a| a.name() == name)
+}
+
+/// The `group` of a `Conv` (1 when absent).
+pub(super) fn group(n: &onnx::NodeProto) -> i64 {
+    attribute(n, "group").map_or(1, |a| a.i())
+}
+
+/// An `INT` attribute.
+pub(super) fn int(name: &str, value: i64) -> onnx::AttributeProto {
+    onnx::AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(INT),
+        i: Some(value),
+        ..Default::default()
+    }
+}
+
+/// The constant (initializer) of the graph named `name`.
+pub(super) fn constant<'g>(
+    graph: &'g onnx::GraphProto,
+    name: &str,
+) -> Option<&'g onnx::TensorProto> {
+    graph.initializer.iter().find(|t| t.name() == name)
+}
+
+/// Stores `values` in a float tensor, as little-endian `raw_data`.
+pub(super) fn set_floats(t: &mut onnx::TensorProto, values: &[f32]) {
+    t.raw_data = Some(values.iter().flat_map(|v| v.to_le_bytes()).collect());
+    t.float_data.clear();
 }
 
 /// How many `PRelu` nodes the graph has, when every one of them can be rewritten: its slope is

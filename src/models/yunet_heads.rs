@@ -27,7 +27,10 @@
 
 use prost::Message;
 
-use super::prelu::{FLOAT, Rewrite, RewriteError, float_values, onnx};
+use super::prelu::{
+    FLOAT, Rewrite, RewriteError, attribute, constant, default_domain, float_values, group, int,
+    onnx, set_floats,
+};
 
 /// The strides of YuNet's heads.
 pub const STRIDES: [usize; 3] = [8, 16, 32];
@@ -132,13 +135,14 @@ pub fn merged_heads(model: &[u8]) -> Result<Rewrite, RewriteError> {
             ("dw_w", dw_w),
             ("dw_b", dw_b),
         ] {
-            initializers.push(onnx::TensorProto {
+            let mut tensor = onnx::TensorProto {
                 name: Some(name(part)),
                 dims,
                 data_type: Some(FLOAT),
-                raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
                 ..Default::default()
-            });
+            };
+            set_floats(&mut tensor, &values);
+            initializers.push(tensor);
         }
         let conv = |input: String, part: &str, output: String, kernel: i64, group: i64| {
             let pad = kernel / 2;
@@ -244,7 +248,7 @@ fn conv_shaped(
     graph: &onnx::GraphProto,
     n: &onnx::NodeProto,
     dims: &[i64],
-    group: i64,
+    expected_group: i64,
     pad: i64,
 ) -> bool {
     let ints_or = |name: &str, default: &[i64]| {
@@ -257,37 +261,15 @@ fn conv_shaped(
         && constant(graph, &n.input[1]).is_some_and(|t| t.data_type() == FLOAT && t.dims == dims)
         && constant(graph, &n.input[2])
             .is_some_and(|t| t.data_type() == FLOAT && t.dims == [dims[0]])
-        && attribute(n, "group").map_or(1, |a| a.i()) == group
+        && group(n) == expected_group
         && ints_or("strides", &[1, 1]) == [1, 1]
         && ints_or("dilations", &[1, 1]) == [1, 1]
         && ints_or("pads", &[0, 0, 0, 0]) == [pad; 4]
         && attribute(n, "auto_pad").is_none_or(|a| matches!(a.s.as_deref(), None | Some(b"NOTSET")))
 }
 
-fn default_domain(n: &onnx::NodeProto) -> bool {
-    matches!(n.domain(), "" | "ai.onnx")
-}
-
-fn attribute<'n>(n: &'n onnx::NodeProto, name: &str) -> Option<&'n onnx::AttributeProto> {
-    n.attribute.iter().find(|a| a.name() == name)
-}
-
-fn constant<'g>(graph: &'g onnx::GraphProto, name: &str) -> Option<&'g onnx::TensorProto> {
-    graph.initializer.iter().find(|t| t.name() == name)
-}
-
-/// `AttributeProto.AttributeType` INT and INTS.
-const INT: i32 = 2;
+/// `AttributeProto.AttributeType.INTS`.
 const INTS: i32 = 7;
-
-fn int(name: &str, value: i64) -> onnx::AttributeProto {
-    onnx::AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(INT),
-        i: Some(value),
-        ..Default::default()
-    }
-}
 
 fn ints(name: &str, values: &[i64]) -> onnx::AttributeProto {
     onnx::AttributeProto {
