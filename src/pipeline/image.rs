@@ -194,10 +194,16 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, ImageError> {
         }
         _ => 1,
     };
-    let scaled = (denominator > 1)
-        .then(|| decode_jpeg_scaled(bytes, (width, height), denominator, max_alloc))
-        .flatten();
-    let mut img = match scaled {
+    let read_apart = match format {
+        ImageFormat::Jpeg if denominator > 1 => {
+            decode_jpeg_scaled(bytes, (width, height), denominator, max_alloc)
+        }
+        // Most PNGs inflate faster through libdeflate; what that path does not read (or finds
+        // damaged) the `image` crate reads, and words the error for.
+        ImageFormat::Png => super::png_rgb::decode_rgb8(bytes, max_alloc),
+        _ => None,
+    };
+    let mut img = match read_apart {
         Some(rgb) => DynamicImage::ImageRgb8(rgb),
         None => DynamicImage::from_decoder(decoder).map_err(undecodable)?,
     };

@@ -11,6 +11,7 @@ pub mod face;
 pub mod image;
 pub mod medium;
 pub mod motion;
+mod png_rgb;
 pub mod quality;
 mod rows;
 pub mod texture;
