@@ -326,35 +326,37 @@ fn yunet_probe_difference(
     let find = |all: &[(String, Vec<f32>)], name: &str| {
         all.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
     };
+    // Both forms are read through the detector's own accessors ([`yunet_heads::Heads`]), so
+    // the probe checks the layout the detector relies on.
     let mut largest = 0f32;
     for stride in yunet_heads::STRIDES {
         let cells = (H / stride) * (W / stride);
-        let Some(head) = find(&b, &yunet_heads::output_name(stride)) else {
+        let get = |kind: &str| find(&a, &format!("{kind}_{stride}"));
+        let (Some(head), Some(cls), Some(obj), Some(bbox), Some(kps)) = (
+            find(&b, &yunet_heads::output_name(stride)),
+            get("cls"),
+            get("obj"),
+            get("bbox"),
+            get("kps"),
+        ) else {
             return Ok(None);
         };
-        if head.len() != yunet_heads::MERGED_CHANNELS * cells {
+        let published = yunet_heads::Heads::Published {
+            cls: &cls,
+            obj: &obj,
+            bbox: &bbox,
+            kps: &kps,
+        };
+        let merged = yunet_heads::Heads::Merged { head: &head, cells };
+        if published.cells() != cells || merged.cells() != cells {
             return Ok(None);
         }
-        let mut plane = 0;
-        for (kind, channels, sigmoid) in yunet_heads::HEADS {
-            let Some(old) = find(&a, &format!("{kind}_{stride}")) else {
-                return Ok(None);
-            };
-            if old.len() != channels * cells {
-                return Ok(None);
-            }
-            for i in 0..cells {
-                for c in 0..channels {
-                    let raw = head[(plane + c) * cells + i];
-                    let new = if sigmoid {
-                        yunet_heads::sigmoid(raw)
-                    } else {
-                        raw
-                    };
-                    largest = largest.max((old[i * channels + c] - new).abs());
-                }
-            }
-            plane += channels;
+        for i in 0..cells {
+            let (p, m) = (published.probabilities(i), merged.probabilities(i));
+            let mut diffs = vec![(p.0 - m.0).abs(), (p.1 - m.1).abs()];
+            diffs.extend((0..4).map(|k| (published.bbox(i, k) - merged.bbox(i, k)).abs()));
+            diffs.extend((0..10).map(|k| (published.kps(i, k) - merged.kps(i, k)).abs()));
+            largest = diffs.into_iter().fold(largest, f32::max);
         }
     }
     Ok(Some(largest))

@@ -46,7 +46,7 @@ pub const HEADS: [(&str, usize, bool); 4] = [
 ];
 
 /// Channels of a merged head: the sum of [`HEADS`]' counts.
-pub const MERGED_CHANNELS: usize = 16;
+pub const MERGED_CHANNELS: usize = first_plane(HEADS.len());
 
 /// The logistic function, which the published graph applies to `cls` and `obj` and the
 /// decoder of the merged heads applies itself.
@@ -57,6 +57,86 @@ pub fn sigmoid(x: f32) -> f32 {
 /// The name of the merged output of `stride`.
 pub fn output_name(stride: usize) -> String {
     format!("head_{stride}")
+}
+
+/// The first plane of head `n` of [`HEADS`] in a merged output: the channels of the heads
+/// before it.
+const fn first_plane(n: usize) -> usize {
+    let mut plane = 0;
+    let mut k = 0;
+    while k < n {
+        plane += HEADS[k].1;
+        k += 1;
+    }
+    plane
+}
+
+/// One stride's outputs, in either form of the graph (`[models] yunet_graph`): the one place
+/// that knows where each value sits, read by the detector and by the load-time probe alike.
+pub enum Heads<'a> {
+    /// The published graph's: per cell `i`, `cls[i]` and `obj[i]` (sigmoid applied),
+    /// `bbox[4 i + k]` and `kps[10 i + k]` (channels last).
+    Published {
+        cls: &'a [f32],
+        obj: &'a [f32],
+        bbox: &'a [f32],
+        kps: &'a [f32],
+    },
+    /// The merged graph's ([`merged_heads`]): one plane of `cells` values per channel, in the
+    /// order cls, obj (both before the sigmoid), bbox (4), kps (10).
+    Merged { head: &'a [f32], cells: usize },
+}
+
+impl Heads<'_> {
+    /// How many cells every output holds (the grid's, unless an output is short).
+    pub fn cells(&self) -> usize {
+        match *self {
+            Heads::Published {
+                cls,
+                obj,
+                bbox,
+                kps,
+            } => cls
+                .len()
+                .min(obj.len())
+                .min(bbox.len() / 4)
+                .min(kps.len() / 10),
+            // All sixteen planes or none (a short output would put them elsewhere).
+            Heads::Merged { head, cells } => {
+                if head.len() >= MERGED_CHANNELS * cells {
+                    cells
+                } else {
+                    0
+                }
+            }
+        }
+    }
+
+    /// Face score and objectness of cell `i`, both probabilities.
+    pub fn probabilities(&self, i: usize) -> (f32, f32) {
+        match *self {
+            Heads::Published { cls, obj, .. } => (cls[i], obj[i]),
+            Heads::Merged { head, cells } => {
+                (sigmoid(head[i]), sigmoid(head[first_plane(1) * cells + i]))
+            }
+        }
+    }
+
+    /// Box value `k` (0..4: dx, dy, log w, log h) of cell `i`.
+    pub fn bbox(&self, i: usize, k: usize) -> f32 {
+        match *self {
+            Heads::Published { bbox, .. } => bbox[i * 4 + k],
+            Heads::Merged { head, cells } => head[(first_plane(2) + k) * cells + i],
+        }
+    }
+
+    /// Landmark value `k` (0..10: x and y of the five landmarks) of cell `i`.
+    pub fn kps(&self, i: usize, k: usize) -> f32 {
+        match *self {
+            Heads::Published { kps, .. } => kps[i * 10 + k],
+            Heads::Merged { head, cells } => head[(first_plane(3) + k) * cells + i],
+        }
+    }
 }
 
 /// One published head: the 1x1 convolution and the depthwise one, by node index.

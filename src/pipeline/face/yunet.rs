@@ -151,10 +151,10 @@ pub fn detect_at(
         let heads = if merged {
             let (_, head) =
                 outputs[yunet_heads::output_name(stride)].try_extract_tensor::<f32>()?;
-            Heads::Merged { head, cells }
+            yunet_heads::Heads::Merged { head, cells }
         } else {
             let get = |kind: &str| outputs[format!("{kind}_{stride}")].try_extract_tensor::<f32>();
-            Heads::Published {
+            yunet_heads::Heads::Published {
                 cls: get("cls")?.1,
                 obj: get("obj")?.1,
                 bbox: get("bbox")?.1,
@@ -195,74 +195,6 @@ pub fn detect_at(
         }
     }
     Ok(nms(candidates, cfg.nms_iou))
-}
-
-/// One stride's outputs, in either form of the graph (`[models] yunet_graph`).
-enum Heads<'a> {
-    /// The published graph's: per cell `i`, `cls[i]` and `obj[i]` (sigmoid applied),
-    /// `bbox[4 i + k]` and `kps[10 i + k]` (channels last).
-    Published {
-        cls: &'a [f32],
-        obj: &'a [f32],
-        bbox: &'a [f32],
-        kps: &'a [f32],
-    },
-    /// The merged graph's ([`yunet_heads`]): one plane of `cells` values per channel, in the
-    /// order cls, obj (both before the sigmoid), bbox (4), kps (10).
-    Merged { head: &'a [f32], cells: usize },
-}
-
-impl Heads<'_> {
-    /// How many cells every output holds (the grid's, unless an output is short).
-    fn cells(&self) -> usize {
-        match *self {
-            Heads::Published {
-                cls,
-                obj,
-                bbox,
-                kps,
-            } => cls
-                .len()
-                .min(obj.len())
-                .min(bbox.len() / 4)
-                .min(kps.len() / 10),
-            // All sixteen planes or none (a short output would put them elsewhere).
-            Heads::Merged { head, cells } => {
-                if head.len() >= yunet_heads::MERGED_CHANNELS * cells {
-                    cells
-                } else {
-                    0
-                }
-            }
-        }
-    }
-
-    /// Face score and objectness of cell `i`, both probabilities.
-    fn probabilities(&self, i: usize) -> (f32, f32) {
-        match *self {
-            Heads::Published { cls, obj, .. } => (cls[i], obj[i]),
-            Heads::Merged { head, cells } => (
-                yunet_heads::sigmoid(head[i]),
-                yunet_heads::sigmoid(head[cells + i]),
-            ),
-        }
-    }
-
-    /// Box value `k` (0..4: dx, dy, log w, log h) of cell `i`.
-    fn bbox(&self, i: usize, k: usize) -> f32 {
-        match *self {
-            Heads::Published { bbox, .. } => bbox[i * 4 + k],
-            Heads::Merged { head, cells } => head[(2 + k) * cells + i],
-        }
-    }
-
-    /// Landmark value `k` (0..10: x and y of the five landmarks) of cell `i`.
-    fn kps(&self, i: usize, k: usize) -> f32 {
-        match *self {
-            Heads::Published { kps, .. } => kps[i * 10 + k],
-            Heads::Merged { head, cells } => head[(6 + k) * cells + i],
-        }
-    }
 }
 
 /// Greedy non-maximum suppression, best score first.
