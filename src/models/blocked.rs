@@ -33,7 +33,7 @@ use prost::Message;
 
 use super::prelu::{
     FLOAT, Rewrite, RewriteError, constant, default_domain, float_values, group, int, is_prelu,
-    onnx, rewritable_prelus, set_floats,
+    onnx, readers, rewritable_prelus, set_floats, sole_reader,
 };
 
 /// Channels per NCHWc block: 16 with AVX-512, 8 with AVX2; a multiple of 16 suits both.
@@ -61,28 +61,6 @@ pub fn blocked(model: &[u8]) -> Result<Rewrite, RewriteError> {
 
 fn is_conv(n: &onnx::NodeProto) -> bool {
     n.op_type() == "Conv" && default_domain(n) && n.input.len() >= 2
-}
-
-/// The indices of the nodes that read `tensor`.
-fn readers(graph: &onnx::GraphProto, tensor: &str) -> Vec<usize> {
-    graph
-        .node
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| n.input.iter().any(|i| i == tensor))
-        .map(|(i, _)| i)
-        .collect()
-}
-
-/// The one node that reads `tensor`, when it is not also a graph output.
-fn sole_reader(graph: &onnx::GraphProto, tensor: &str) -> Option<usize> {
-    if graph.output.iter().any(|o| o.name() == tensor) {
-        return None;
-    }
-    match readers(graph, tensor).as_slice() {
-        [one] => Some(*one),
-        _ => None,
-    }
 }
 
 /// The dimensions of the float constant `name`, when exactly one node reads it.

@@ -323,9 +323,11 @@ fn yunet_probe_difference(
         Ok(all)
     };
     let (a, b) = (run(published)?, run(merged)?);
-    let find = |all: &[(String, Vec<f32>)], name: &str| {
-        all.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
-    };
+    fn find<'a>(all: &'a [(String, Vec<f32>)], name: &str) -> Option<&'a [f32]> {
+        all.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
     // Both forms are read through the detector's own accessors ([`yunet_heads::Heads`]), so
     // the probe checks the layout the detector relies on.
     let mut largest = 0f32;
@@ -342,21 +344,24 @@ fn yunet_probe_difference(
             return Ok(None);
         };
         let published = yunet_heads::Heads::Published {
-            cls: &cls,
-            obj: &obj,
-            bbox: &bbox,
-            kps: &kps,
+            cls,
+            obj,
+            bbox,
+            kps,
         };
-        let merged = yunet_heads::Heads::Merged { head: &head, cells };
+        let merged = yunet_heads::Heads::Merged { head, cells };
         if published.cells() != cells || merged.cells() != cells {
             return Ok(None);
         }
         for i in 0..cells {
             let (p, m) = (published.probabilities(i), merged.probabilities(i));
-            let mut diffs = vec![(p.0 - m.0).abs(), (p.1 - m.1).abs()];
-            diffs.extend((0..4).map(|k| (published.bbox(i, k) - merged.bbox(i, k)).abs()));
-            diffs.extend((0..10).map(|k| (published.kps(i, k) - merged.kps(i, k)).abs()));
-            largest = diffs.into_iter().fold(largest, f32::max);
+            let boxes = (0..4).map(|k| (published.bbox(i, k) - merged.bbox(i, k)).abs());
+            let landmarks = (0..10).map(|k| (published.kps(i, k) - merged.kps(i, k)).abs());
+            largest = [(p.0 - m.0).abs(), (p.1 - m.1).abs()]
+                .into_iter()
+                .chain(boxes)
+                .chain(landmarks)
+                .fold(largest, f32::max);
         }
     }
     Ok(Some(largest))

@@ -136,6 +136,28 @@ pub(super) fn constant<'g>(
     graph.initializer.iter().find(|t| t.name() == name)
 }
 
+/// The indices of the nodes that read `tensor`.
+pub(super) fn readers(graph: &onnx::GraphProto, tensor: &str) -> Vec<usize> {
+    graph
+        .node
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.input.iter().any(|i| i == tensor))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The one node that reads `tensor`, when it is not also a graph output.
+pub(super) fn sole_reader(graph: &onnx::GraphProto, tensor: &str) -> Option<usize> {
+    if graph.output.iter().any(|o| o.name() == tensor) {
+        return None;
+    }
+    match readers(graph, tensor).as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
+}
+
 /// Stores `values` in a float tensor, as little-endian `raw_data`.
 pub(super) fn set_floats(t: &mut onnx::TensorProto, values: &[f32]) {
     t.raw_data = Some(values.iter().flat_map(|v| v.to_le_bytes()).collect());

@@ -29,7 +29,7 @@ use prost::Message;
 
 use super::prelu::{
     FLOAT, Rewrite, RewriteError, attribute, constant, default_domain, float_values, group, int,
-    onnx, set_floats,
+    onnx, set_floats, sole_reader,
 };
 
 /// The strides of YuNet's heads.
@@ -308,15 +308,7 @@ fn head(graph: &onnx::GraphProto, output: &str, channels: usize, sigmoid: bool) 
         return None;
     }
     // Nothing else may read what the merge removes.
-    let only_read_by = |tensor: &str, reader: usize| {
-        graph
-            .node
-            .iter()
-            .enumerate()
-            .all(|(i, n)| i == reader || !n.input.iter().any(|x| x == tensor))
-            && !graph.output.iter().any(|o| o.name() == tensor)
-    };
-    only_read_by(&pw.output[0], depthwise).then_some(Head {
+    (sole_reader(graph, &pw.output[0]) == Some(depthwise)).then_some(Head {
         pointwise,
         depthwise,
     })

@@ -8,9 +8,7 @@ use ort::value::TensorRef;
 
 use super::Detection;
 use crate::config::DetectorSettings;
-use crate::models::yunet_heads;
-
-const STRIDES: [usize; 3] = [8, 16, 32];
+use crate::models::yunet_heads::{self, STRIDES};
 
 /// The detector's input: the image scaled so its long side is at most `input_side` (YuNet is
 /// trained on faces of about 10..300 px; a 550 px face at full size was detected badly), as
