@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
@@ -257,10 +256,7 @@ impl broker::Session for Broker {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<SessionEnd, lapin::Error> {
         let conn = Arc::new(conn);
-        let channel = conn.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        let channel = broker::confirm_channel(&conn).await?;
         let (reply_queue, mut replies) = consume_private_results(&channel).await?;
         let reply_queue: Arc<str> = reply_queue.into();
         *lock(&self.session) = Some(Session {

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_lite::StreamExt;
-use lapin::options::ConfirmSelectOptions;
 
 use super::broker::{self, Job, Reply, accepted, consume_private_results, publish_job};
 use super::topology;
@@ -40,13 +39,10 @@ pub async fn enqueue(
     opts: &JobOptions,
 ) -> Result<(String, Option<Reply>), ClientError> {
     let conn = broker::connect(amqp, "enqueue").await?;
-    let channel = conn.create_channel().await?;
+    let channel = broker::confirm_channel(&conn).await?;
     // Declaring the topology makes sure the job is not published into nowhere when no worker
     // has started yet.
     topology::declare(&conn, amqp).await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
     let job_id = uuid::Uuid::new_v4().to_string();
 
     let mut replies = None;

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
-use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection};
 use liveness::config::AmqpSettings;
 use liveness::queue::broker::{self, Job, Reply, accepted, consume_results, header, publish_job};
@@ -204,10 +203,7 @@ async fn drive(
             }
         })
     };
-    let publisher = conn.create_channel().await?;
-    publisher
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
+    let publisher = broker::confirm_channel(conn).await?;
 
     // Warm-up, not timed: every template once per scoring thread, so that each ONNX session
     // has seen each input shape (the first run of a shape allocates).

@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
-use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection};
 use liveness::config::AmqpSettings;
 use liveness::queue::broker::{self, Job, Reply, accepted, consume_results, header, publish_job};
@@ -359,10 +358,7 @@ async fn drive(
         })
     };
 
-    let publisher = conn.create_channel().await?;
-    publisher
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
+    let publisher = broker::confirm_channel(conn).await?;
     let cpu0: Vec<_> = pids.iter().map(|p| procstat::cpu_time(*p)).collect();
     let mut exited = vec![false; pids.len()];
     let mut worker_exits = Vec::new();

@@ -13,12 +13,12 @@
 
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Channel, Connection};
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
-use super::{DIRECT_REPLY_TO, connect};
+use super::{DIRECT_REPLY_TO, confirm_channel, connect};
 use crate::config::AmqpSettings;
 
 /// How long a reply's confirm is waited for: a reply is never worth holding a job's ack.
@@ -55,10 +55,7 @@ impl DirectReplies {
         }
         *open = None;
         let conn = connect(&self.amqp, "replies").await?;
-        let channel = conn.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        let channel = confirm_channel(&conn).await?;
         *open = Some((conn, channel.clone()));
         Ok(channel)
     }

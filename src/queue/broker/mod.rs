@@ -49,7 +49,7 @@ pub use result_message::{
     JobResult, PublishError, Reply, consume_private_results, consume_results, publish_result,
     result_properties, rfc1123,
 };
-pub use session::{Session, SessionEnd, connect};
+pub use session::{Session, SessionEnd, confirm_channel, connect};
 
 /// The header names of the wire contract. The result's are also BWS's response headers, which
 /// the gateway answers with over HTTP and gRPC, and `reference-number` and `authorization` the

@@ -12,10 +12,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection};
 use tokio::sync::Mutex;
 use tracing::warn;
+
+use super::confirm_channel;
 
 /// How long a replaced channel stays open for the confirms still due on it.
 const CLOSE_REPLACED_AFTER: Duration = Duration::from_secs(10);
@@ -29,7 +30,7 @@ pub struct ResultChannel {
 impl ResultChannel {
     /// Opens the first channel on `conn`.
     pub async fn open(conn: Arc<Connection>) -> Result<ResultChannel, lapin::Error> {
-        let channel = confirming(&conn).await?;
+        let channel = confirm_channel(&conn).await?;
         Ok(ResultChannel {
             conn,
             current: Mutex::new(channel),
@@ -46,7 +47,7 @@ impl ResultChannel {
     pub async fn renew(&self, refused: &Channel) -> Result<Channel, lapin::Error> {
         let mut current = self.current.lock().await;
         if current.id() == refused.id() {
-            let fresh = confirming(&self.conn).await?;
+            let fresh = confirm_channel(&self.conn).await?;
             warn!(
                 refused = refused.id(),
                 new = fresh.id(),
@@ -60,12 +61,4 @@ impl ResultChannel {
         }
         Ok(current.clone())
     }
-}
-
-async fn confirming(conn: &Connection) -> Result<Channel, lapin::Error> {
-    let channel = conn.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    Ok(channel)
 }

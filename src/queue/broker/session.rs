@@ -10,7 +10,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use lapin::{Connection, ConnectionProperties};
+use lapin::options::ConfirmSelectOptions;
+use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -48,6 +49,16 @@ fn redacted(url: &str) -> String {
 /// `rabbitmqctl list_connections` show it.
 pub async fn connect(amqp: &AmqpSettings, role: &str) -> Result<Connection, lapin::Error> {
     connect_from(amqp, role, 0).await.map(|(conn, _)| conn)
+}
+
+/// A new channel on `conn` in confirm mode: every publish on it is confirmed (or refused) by
+/// the broker, which is what lets a job be acked only after its result is safe.
+pub async fn confirm_channel(conn: &Connection) -> Result<Channel, lapin::Error> {
+    let channel = conn.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok(channel)
 }
 
 /// Like [`connect`], but the round of attempts starts at the broker of index `first` (modulo
