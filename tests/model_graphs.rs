@@ -13,7 +13,7 @@ mod common;
 use common::{data_dir, read, request};
 use liveness::Engine;
 use liveness::api::LivenessDetectionResponse;
-use liveness::config::{MiniFasnetGraph, Settings, YunetGraph};
+use liveness::config::{MiniFasnetGraph, ModelSettings, Settings, YunetGraph};
 use serde_json::Value;
 
 /// The largest move of a texture or liveness score that the `blocked` form may cause. Scores
@@ -31,15 +31,10 @@ fn text<E: std::fmt::Display>(r: &Result<LivenessDetectionResponse, E>) -> Strin
     }
 }
 
-fn engine(form: MiniFasnetGraph) -> Engine {
+/// An engine of the default configuration with `form` applied to its model settings.
+fn engine(form: impl FnOnce(&mut ModelSettings)) -> Engine {
     let mut settings = Settings::load(None).expect("configuration").scoring;
-    settings.models.minifasnet_graph = form;
-    Engine::new(settings, 1).expect("models and ONNX Runtime (run `make setup`)")
-}
-
-fn engine_with_yunet(form: YunetGraph) -> Engine {
-    let mut settings = Settings::load(None).expect("configuration").scoring;
-    settings.models.yunet_graph = form;
+    form(&mut settings.models);
     Engine::new(settings, 1).expect("models and ONNX Runtime (run `make setup`)")
 }
 
@@ -67,8 +62,8 @@ fn requests() -> Vec<(String, liveness::api::LivenessDetectionRequest)> {
 #[test]
 fn prelu_as_max_gives_the_same_responses_on_every_shared_image() {
     let (fast, published) = (
-        engine(MiniFasnetGraph::PreluAsMax),
-        engine(MiniFasnetGraph::Published),
+        engine(|m| m.minifasnet_graph = MiniFasnetGraph::PreluAsMax),
+        engine(|m| m.minifasnet_graph = MiniFasnetGraph::Published),
     );
     assert_eq!(
         fast.rewritten_graphs(),
@@ -133,8 +128,8 @@ fn compare(
 #[test]
 fn blocked_graphs_keep_every_decision_and_every_score_within_tolerance() {
     let (fast, published) = (
-        engine(MiniFasnetGraph::Blocked),
-        engine(MiniFasnetGraph::Published),
+        engine(|m| m.minifasnet_graph = MiniFasnetGraph::Blocked),
+        engine(|m| m.minifasnet_graph = MiniFasnetGraph::Published),
     );
     assert_eq!(
         fast.rewritten_graphs(),
@@ -192,8 +187,8 @@ const EYE_TOLERANCE_PX: f64 = 2e-3;
 #[test]
 fn merged_yunet_heads_keep_every_decision_and_every_score_within_tolerance() {
     let (fast, published) = (
-        engine_with_yunet(YunetGraph::MergedHeads),
-        engine_with_yunet(YunetGraph::Published),
+        engine(|m| m.yunet_graph = YunetGraph::MergedHeads),
+        engine(|m| m.yunet_graph = YunetGraph::Published),
     );
     assert!(fast.yunet_heads_merged(), "the heads were merged");
     assert!(!published.yunet_heads_merged());

@@ -285,6 +285,11 @@ pub fn decode_rgb8(bytes: &[u8], max_alloc: u64) -> Option<RgbImage> {
     RgbImage::from_raw(png.width, png.height, rgb)
 }
 
+/// The shared data folder's image list, as the tests and examples read it.
+#[cfg(test)]
+#[path = "../../tests/common/images.rs"]
+mod shared_images;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,23 +380,17 @@ mod tests {
 
     #[test]
     fn the_shared_pngs_read_as_the_image_crate_reads_them() {
-        let mut seen = 0;
-        let mut dirs = vec![std::path::PathBuf::from("../shared/data")];
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).expect("shared data").flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else if path.extension().is_some_and(|e| e == "png") {
-                    let bytes = std::fs::read(&path).expect("readable");
-                    let fast = decode_rgb8(&bytes, u64::MAX)
-                        .unwrap_or_else(|| panic!("{} not read", path.display()));
-                    assert!(fast == reference(&bytes), "{} differs", path.display());
-                    seen += 1;
-                }
-            }
+        let root = std::path::Path::new("../shared/data");
+        let pngs: Vec<String> = shared_images::under(root, root)
+            .into_iter()
+            .filter(|name| name.ends_with(".png"))
+            .collect();
+        for name in &pngs {
+            let bytes = std::fs::read(root.join(name)).expect("readable");
+            let fast = decode_rgb8(&bytes, u64::MAX).unwrap_or_else(|| panic!("{name} not read"));
+            assert!(fast == reference(&bytes), "{name} differs");
         }
-        assert!(seen >= 8, "only {seen} PNGs found");
+        assert!(pngs.len() >= 8, "only {} PNGs found", pngs.len());
     }
 
     #[test]
