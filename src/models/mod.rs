@@ -333,7 +333,7 @@ fn yunet_probe_difference(
     let mut largest = 0f32;
     for stride in yunet_heads::STRIDES {
         let cells = (H / stride) * (W / stride);
-        let get = |kind: &str| find(&a, &format!("{kind}_{stride}"));
+        let get = |kind: &str| find(&a, &yunet_heads::published_output_name(kind, stride));
         let (Some(head), Some(cls), Some(obj), Some(bbox), Some(kps)) = (
             find(&b, &yunet_heads::output_name(stride)),
             get("cls"),

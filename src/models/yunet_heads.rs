@@ -59,6 +59,11 @@ pub fn output_name(stride: usize) -> String {
     format!("head_{stride}")
 }
 
+/// The name of the published graph's output `kind` (one of [`HEADS`]) of `stride`.
+pub fn published_output_name(kind: &str, stride: usize) -> String {
+    format!("{kind}_{stride}")
+}
+
 /// The first plane of head `n` of [`HEADS`] in a merged output: the channels of the heads
 /// before it.
 const fn first_plane(n: usize) -> usize {
@@ -156,7 +161,12 @@ pub fn merged_heads(model: &[u8]) -> Result<Rewrite, RewriteError> {
     for stride in STRIDES {
         let mut heads = Vec::with_capacity(HEADS.len());
         for (kind, channels, sigmoid) in HEADS {
-            match head(graph, &format!("{kind}_{stride}"), channels, sigmoid) {
+            match head(
+                graph,
+                &published_output_name(kind, stride),
+                channels,
+                sigmoid,
+            ) {
                 Some(h) => heads.push(h),
                 None => {
                     return Ok(Rewrite::Kept(

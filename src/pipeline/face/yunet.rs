@@ -151,7 +151,10 @@ pub fn detect_at(
                 outputs[yunet_heads::output_name(stride)].try_extract_tensor::<f32>()?;
             yunet_heads::Heads::Merged { head, cells }
         } else {
-            let get = |kind: &str| outputs[format!("{kind}_{stride}")].try_extract_tensor::<f32>();
+            let get = |kind: &str| {
+                outputs[yunet_heads::published_output_name(kind, stride)]
+                    .try_extract_tensor::<f32>()
+            };
             yunet_heads::Heads::Published {
                 cls: get("cls")?.1,
                 obj: get("obj")?.1,
