@@ -239,7 +239,6 @@ pub fn decode_rgb8(bytes: &[u8], max_alloc: u64) -> Option<RgbImage> {
     for (entry, rgb) in palette.iter_mut().zip(png.palette.chunks_exact(3)) {
         entry.copy_from_slice(rgb);
     }
-    let rows = raw.chunks_exact(stride + 1).map(|r| &r[1..]);
     let rgb = match png.colour {
         Colour::Rgb => {
             // Drop the filter bytes in place: the buffer becomes the picture.
@@ -255,7 +254,7 @@ pub fn decode_rgb8(bytes: &[u8], max_alloc: u64) -> Option<RgbImage> {
             // picture is written once (a zeroed `vec!` would write it twice).
             let mut rgb = Vec::with_capacity(rgb_len);
             let mut chunk = [0u8; 3 * 64];
-            for row in rows {
+            for row in raw.chunks_exact(stride + 1).map(|r| &r[1..]) {
                 for pixels in row.chunks(64 * bpp) {
                     let n = pixels.len() / bpp;
                     let out = chunk[..3 * n].chunks_exact_mut(3);
