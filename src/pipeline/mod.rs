@@ -319,7 +319,9 @@ impl Engine {
             let cfg = &self.settings.medium;
             let medium = cfg
                 .enabled
-                .then(|| medium::inspect(&upright, &main, stats.mean_luma, cfg))
+                .then(|| {
+                    medium::inspect_above(&upright, &main, stats.mean_luma, cfg, cfg.min_strength)
+                })
                 .filter(|e| e.strength > cfg.min_strength);
             // The passive score is the lower of the two cues, so that `textureLivenessScore` is
             // the score the passive decision used.
