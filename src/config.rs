@@ -110,15 +110,18 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
-    /// Scoring threads: the configured number, or one more than the cores available when 0.
+    /// Scoring threads: the configured number, or one per core available when 0.
     ///
-    /// Why one more: with exactly one scoring thread per core, a worker whose broker (or other
-    /// processes) shares the cores left them idle for 10 to 12 % of the time, although jobs were
-    /// waiting in its prefetch buffer; a third thread on two cores fills those gaps. Measured on
-    /// 2 cores with the broker on the same machine (`liveness-loadtest --mix peer --workers 1
-    /// --threads N --jobs 800`): 148.5 to 151.8 jobs/s with 2 threads, 162.4 to 167.1 with 3,
-    /// 168.6 with 4; the scoring alone is the same with 2 or 3 threads (214 to 220 jobs/s), and
-    /// each thread adds about 28 MB of model sessions (docs/performance.md).
+    /// Why one per core: each scoring thread takes its next job from the queue itself
+    /// ([`crate::queue::ScoringThreads`]), so as many threads as cores keep the cores busy, and
+    /// a thread more only makes them take turns, each turn finding the caches full of another
+    /// job. Measured on 2 cores with the broker on the same machine (`liveness-loadtest --mix
+    /// peer --workers 1 --threads N --jobs 1000`, three interleaved pairs): 181.4 to 186.8
+    /// jobs/s with 2 threads, 175.6 to 177.5 with 3, and 8.4 to 8.7 ms of the worker's CPU per
+    /// job against 8.9 to 9.0; each thread also holds about 28 MB of model sessions
+    /// (docs/performance.md, "Scoring threads that take their own jobs"). One more than the
+    /// cores was the default while jobs reached the threads through tokio's reactor, which
+    /// left one thread per core idle 10 to 12 % of the time.
     pub fn threads(&self) -> usize {
         if self.threads > 0 {
             self.threads
@@ -130,7 +133,7 @@ impl WorkerSettings {
 
 /// The scoring threads for `cores` available cores when none are configured.
 fn default_threads(cores: usize) -> usize {
-    cores.max(1) + 1
+    cores.max(1)
 }
 
 #[derive(Clone, Deserialize)]
@@ -372,12 +375,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scoring_threads_default_to_one_more_than_the_cores() {
-        assert_eq!(default_threads(2), 3);
-        assert_eq!(default_threads(1), 2);
+    fn scoring_threads_default_to_one_per_core() {
+        assert_eq!(default_threads(2), 2);
+        assert_eq!(default_threads(1), 1);
         assert_eq!(
             default_threads(0),
-            2,
+            1,
             "no core count known: as for one core"
         );
         let configured = WorkerSettings {
@@ -390,7 +393,7 @@ mod tests {
             drain_seconds: 30,
         };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert_eq!(auto.threads(), cores + 1);
+        assert_eq!(auto.threads(), cores);
     }
 
     #[test]

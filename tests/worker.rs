@@ -21,10 +21,10 @@ use liveness::config::{AmqpSettings, AuthSettings, WorkerSettings};
 use liveness::queue::Worker;
 use liveness::queue::broker::{Reply, header};
 use liveness::queue::topology;
-use liveness::queue::{JobContext, Scorer};
+use liveness::queue::{JobContext, Scorer, ScoringThreads};
 use liveness::queue::{JobOptions, enqueue};
 use liveness::{ScoreError, telemetry};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 fn no_auth() -> AuthSettings {
     AuthSettings {
@@ -80,7 +80,7 @@ fn start_worker_with(
         ctx: Arc::new(JobContext {
             scorer: Arc::new(FaultyEngine),
             auth,
-            permits: Arc::new(Semaphore::new(2)),
+            scoring: ScoringThreads::start(2).unwrap(),
             metrics,
         }),
     };

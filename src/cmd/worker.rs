@@ -4,20 +4,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use liveness::config::Settings;
-use liveness::queue::JobContext;
-use liveness::queue::Worker;
+use liveness::queue::{JobContext, ScoringThreads, Worker};
 use liveness::{Engine, shutdown, telemetry};
-use tokio::sync::Semaphore;
 
 pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
     let settings = Settings::load(config)?;
     telemetry::init_logging(&settings.telemetry);
     let threads = settings.worker.threads();
-    // Scoring runs on tokio's blocking pool (bounded by the permits); the reactor itself
-    // needs little: one thread for AMQP and the metrics endpoint.
+    // Scoring runs on its own threads ([`ScoringThreads`]); the reactor itself needs little:
+    // one thread for AMQP and the metrics endpoint.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .max_blocking_threads(threads.max(1) + 1)
         .enable_all()
         .build()?;
     runtime.block_on(async move {
@@ -36,7 +33,7 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
             ctx: Arc::new(JobContext {
                 scorer: Arc::new(engine),
                 auth: settings.auth.clone(),
-                permits: Arc::new(Semaphore::new(threads)),
+                scoring: ScoringThreads::start(threads)?,
                 metrics,
             }),
         };

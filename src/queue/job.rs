@@ -5,10 +5,10 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::Utc;
-use tokio::sync::Semaphore;
+use chrono::{DateTime, Utc};
 
 use super::broker::{JobMeta, JobResult};
+use super::scoring::ScoringThreads;
 use crate::api::{ErrorBody, LivenessDetectionResponse, StatusCode};
 use crate::config::AuthSettings;
 use crate::pipeline::{Engine, ScoreError};
@@ -47,8 +47,8 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 pub struct JobContext {
     pub scorer: Arc<dyn Scorer>,
     pub auth: AuthSettings,
-    /// One permit per scoring thread: at most that many jobs are scored at once.
-    pub permits: Arc<Semaphore>,
+    /// The threads that score, one job each at a time, in the order the jobs arrived.
+    pub scoring: ScoringThreads,
     pub metrics: Arc<Metrics>,
 }
 
@@ -60,61 +60,77 @@ impl JobContext {
                 Err(e) => return error(StatusCode::Unauthenticated, e.to_string()),
             }
         }
-        let past_deadline = || match &meta.deadline {
-            Some(Ok(d)) if Utc::now() > *d => Some(error(
-                StatusCode::DeadlineExceeded,
-                format!(
-                    "the job's deadline {} passed before scoring",
-                    d.to_rfc3339()
-                ),
-            )),
-            _ => None,
+        let deadline = match &meta.deadline {
+            Some(Err(e)) => return error(StatusCode::InvalidArgument, e.clone()),
+            Some(Ok(d)) => Some(*d),
+            None => None,
         };
-        if let Some(Err(e)) = &meta.deadline {
-            return error(StatusCode::InvalidArgument, e.clone());
-        }
-        if let Some(answer) = past_deadline() {
+        if let Some(answer) = past(deadline) {
             return answer;
         }
-        let Ok(_permit) = self.permits.clone().acquire_owned().await else {
-            return error(StatusCode::Unavailable, "the worker is shutting down");
-        };
-        // Waiting for a scoring thread may have taken the job past its deadline.
-        if let Some(answer) = past_deadline() {
-            return answer;
-        }
-        let scorer = self.scorer.clone();
-        let started = Instant::now();
-        // Scoring is CPU-bound: it runs on the blocking pool, never on the reactor. A panic is
-        // caught there and answered 500; the worker goes on.
-        let outcome = tokio::task::spawn_blocking(move || {
-            std::panic::catch_unwind(AssertUnwindSafe(|| scorer.score_json(&body)))
-        })
-        .await;
-        self.metrics
-            .scoring_seconds
-            .observe(started.elapsed().as_secs_f64());
-        match outcome {
-            Ok(Ok(Ok(response))) => match serde_json::to_vec(&response) {
-                Ok(body) => JobResult { status: 200, body },
-                Err(e) => error(
+        let (scorer, metrics) = (self.scorer.clone(), self.metrics.clone());
+        // Scoring is CPU-bound: it runs on the scoring threads, never on the reactor, and so
+        // does turning its outcome into the answer. A panic is caught there and answered 500;
+        // the worker goes on.
+        self.scoring
+            .run(move || {
+                // Waiting for a scoring thread may have taken the job past its deadline.
+                if let Some(answer) = past(deadline) {
+                    return answer;
+                }
+                let started = Instant::now();
+                let outcome =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| scorer.score_json(&body)));
+                metrics
+                    .scoring_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                answer(outcome)
+            })
+            .await
+            .unwrap_or_else(|lost| {
+                error(
                     StatusCode::Internal,
-                    format!("cannot serialise the response: {e}"),
-                ),
-            },
-            Ok(Ok(Err(ScoreError::InvalidArgument(m)))) => error(StatusCode::InvalidArgument, m),
-            Ok(Ok(Err(e @ ScoreError::Internal(_)))) => error(StatusCode::Internal, e.to_string()),
-            Ok(Err(panic)) => error(
-                StatusCode::Internal,
-                format!(
-                    "internal error while scoring: {}",
-                    panic_message(panic.as_ref())
-                ),
+                    format!(
+                        "internal error while scoring: no answer from the scoring thread ({lost})"
+                    ),
+                )
+            })
+    }
+}
+
+/// The answer to a job whose deadline has passed.
+fn past(deadline: Option<DateTime<Utc>>) -> Option<JobResult> {
+    deadline.filter(|d| Utc::now() > *d).map(|d| {
+        error(
+            StatusCode::DeadlineExceeded,
+            format!(
+                "the job's deadline {} passed before scoring",
+                d.to_rfc3339()
             ),
-            Err(join) => error(
+        )
+    })
+}
+
+/// The answer to a scored job: its response, or its error in the BWS format.
+fn answer(
+    outcome: std::thread::Result<Result<LivenessDetectionResponse, ScoreError>>,
+) -> JobResult {
+    match outcome {
+        Ok(Ok(response)) => match serde_json::to_vec(&response) {
+            Ok(body) => JobResult { status: 200, body },
+            Err(e) => error(
                 StatusCode::Internal,
-                format!("internal error while scoring: {join}"),
+                format!("cannot serialise the response: {e}"),
             ),
-        }
+        },
+        Ok(Err(ScoreError::InvalidArgument(m))) => error(StatusCode::InvalidArgument, m),
+        Ok(Err(e @ ScoreError::Internal(_))) => error(StatusCode::Internal, e.to_string()),
+        Err(panic) => error(
+            StatusCode::Internal,
+            format!(
+                "internal error while scoring: {}",
+                panic_message(panic.as_ref())
+            ),
+        ),
     }
 }

@@ -6,9 +6,11 @@ mod acks;
 pub mod broker;
 mod client;
 mod job;
+mod scoring;
 pub mod topology;
 mod worker;
 
 pub use client::{JobOptions, enqueue};
 pub use job::{JobContext, Scorer};
+pub use scoring::ScoringThreads;
 pub use worker::Worker;

@@ -34,7 +34,7 @@ struct Args {
     #[arg(long)]
     workers: Option<usize>,
     /// Scoring threads per worker process (and for --scoring-only) [default: what a worker
-    /// started with `make run` uses, `[worker] threads` of the configuration (cores + 1 when
+    /// started with `make run` uses, `[worker] threads` of the configuration (the cores when
     /// 0); --suite and --soak: 1].
     #[arg(long)]
     threads: Option<usize>,
