@@ -11,7 +11,8 @@
 #   models       the models of models/manifest.tsv, from the build context (after `make setup`) or, when a
 #                file is missing there, from its pinned upstream URL; every file is checked against the
 #                manifest's sha256 and the build fails on a mismatch
-#   builder      cargo build --release --locked --bin liveness, with the dependencies in their own layer
+#   builder      cargo build --release --locked --bin liveness, with the dependencies in their own layer,
+#                for x86-64-v3 CPUs (build arg TARGET_CPU)
 #   runtime      debian:bookworm-slim, non-root, binary + library + models
 
 ARG ORT_VERSION=1.32.0
@@ -61,6 +62,11 @@ RUN set -eu; \
 
 # --- Build ---------------------------------------------------------------------------------------------
 FROM rust:1.95-slim-bookworm AS builder
+# The CPU level the binary is built for: x86-64-v3 (AVX2, FMA; Intel from 2013, AMD from 2015),
+# as `.cargo/config.toml` sets for local builds, or `--build-arg TARGET_CPU=x86-64` for older
+# CPUs, on which an x86-64-v3 binary refuses to start. Only x86-64 builds read it.
+ARG TARGET_CPU=x86-64-v3
+ENV CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-cpu=${TARGET_CPU}"
 WORKDIR /src
 # Dependency layer: only the manifest and lock file, with stub targets, so that editing the
 # sources does not rebuild every crate. The stubs' fingerprints are removed afterwards so that

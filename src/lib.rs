@@ -9,7 +9,8 @@
 //!   they, the gateway and the load test share ([`queue::broker`]).
 //! - [`gateway`]: BWS's REST endpoint and BWS 3 gRPC API, in front of the queue (no image code).
 //! - [`config`], `auth` ([`check_auth_settings`], [`verify_token`], [`parse_auth_keys`]),
-//!   [`telemetry`], [`shutdown`]: the service around them.
+//!   [`telemetry`], [`shutdown`], [`cpu`] (whether this CPU can run this build): the service
+//!   around them.
 //!
 //! Dependencies point one way: `gateway` → `queue` → `pipeline` → `models`. `api`, `config`,
 //! `auth` and `telemetry` are leaves that any of them may use (they use nothing but `config`).
@@ -17,6 +18,7 @@
 
 pub mod api;
 pub mod config;
+pub mod cpu;
 pub mod gateway;
 pub mod pipeline;
 pub mod queue;

@@ -35,6 +35,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before anything else: on a CPU without the features this build uses, the first job would
+    // die of an illegal instruction instead.
+    if let Err(e) = liveness::cpu::check() {
+        eprintln!("liveness: error: {e}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Worker => cmd::worker::run(cli.config.as_deref()).map(|()| ExitCode::SUCCESS),
