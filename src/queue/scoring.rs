@@ -57,7 +57,9 @@ impl ScoringThreads {
     }
 
     /// Queues `f` for the next free thread; its value comes back through the receiver. A
-    /// panic in `f` drops the sender, so the receiver then reports an error.
+    /// panic in `f` drops the sender, so the receiver then reports an error. If the receiver
+    /// is dropped before a thread takes `f` (the job's task was stopped because its connection
+    /// was lost, so the broker will deliver the job again), `f` is not run.
     pub fn run<T, F>(&self, f: F) -> oneshot::Receiver<T>
     where
         T: Send + 'static,
@@ -65,7 +67,10 @@ impl ScoringThreads {
     {
         let (tx, rx) = oneshot::channel();
         let task: Task = Box::new(move || {
-            // The job's task may be gone (its connection was lost): nobody to answer.
+            if tx.is_closed() {
+                return;
+            }
+            // The job's task may have gone meanwhile: nobody to answer.
             let _ = tx.send(f());
         });
         let mut queue = self
@@ -136,6 +141,22 @@ mod tests {
         let (ra, rb) = (threads.run(move || a.wait()), threads.run(move || b.wait()));
         ra.await.unwrap();
         rb.await.unwrap();
+    }
+
+    #[test]
+    fn a_task_nobody_waits_for_any_more_is_not_run() {
+        let threads = ScoringThreads::start(1).unwrap();
+        // The one thread is held until the next two tasks are queued.
+        let (hold, release) = std::sync::mpsc::channel::<()>();
+        let held = threads.run(move || release.recv().unwrap());
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        drop(threads.run(move || flag.store(true, std::sync::atomic::Ordering::SeqCst)));
+        let after = threads.run(|| 7);
+        hold.send(()).unwrap();
+        held.blocking_recv().unwrap();
+        assert_eq!(after.blocking_recv().unwrap(), 7);
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[test]
