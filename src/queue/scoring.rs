@@ -35,7 +35,6 @@ struct Shared {
 /// what is queued and stop.
 pub struct ScoringThreads {
     shared: Arc<Shared>,
-    threads: usize,
 }
 
 impl ScoringThreads {
@@ -49,11 +48,7 @@ impl ScoringThreads {
                 .name(format!("scoring-{i}"))
                 .spawn(move || work(&shared))?;
         }
-        Ok(ScoringThreads { shared, threads })
-    }
-
-    pub fn threads(&self) -> usize {
-        self.threads
+        Ok(ScoringThreads { shared })
     }
 
     /// Queues `f` for the next free thread; its value comes back through the receiver. A
