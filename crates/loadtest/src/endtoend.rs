@@ -33,6 +33,10 @@ pub struct Spec {
     pub jobs: usize,
     /// Jobs per second, paced; `None` publishes everything at once.
     pub rate: Option<f64>,
+    /// Publish every job before the workers start, and time them draining that backlog: the
+    /// broker's work of taking the jobs in then falls outside the timed window, as it does
+    /// where the producers and the broker run on other machines than the workers.
+    pub backlog: bool,
     /// Give up waiting for results after this long.
     pub timeout: Duration,
 }
@@ -171,16 +175,6 @@ async fn drive(
     ch: &Channel,
     templates: &[JobTemplate],
 ) -> Result<Report, LoadtestError> {
-    let workers = spawn_workers(
-        &spec.exe,
-        spec.config.as_deref(),
-        amqp,
-        spec.workers,
-        spec.threads_per_worker,
-    )?;
-    wait_consuming(ch, &amqp.job_queue, spec.workers).await?;
-    let pids = workers.pids();
-
     // Results: receipt times by job id, recorded by a task of their own so that publishing
     // never delays the clock of a result.
     let received: Arc<Mutex<HashMap<String, (Instant, u16)>>> = Arc::default();
@@ -208,39 +202,89 @@ async fn drive(
     // Warm-up, not timed: every template once per scoring thread, so that each ONNX session
     // has seen each input shape (the first run of a shape allocates).
     let warmup = templates.len() * spec.workers * spec.threads_per_worker;
-    let mut confirms = Vec::new();
-    for i in 0..warmup {
-        confirms.push(
-            publish(&publisher, amqp, &templates[i % templates.len()].body)
-                .await?
-                .1,
-        );
-    }
-    await_confirms(confirms).await?;
-    let _ = tokio::time::timeout(spec.timeout, count.wait_for(|n| *n >= warmup)).await;
-    received.lock().unwrap_or_else(|e| e.into_inner()).clear();
     let target = warmup + spec.jobs;
-
-    let cpu0: Vec<_> = pids.iter().map(|p| procstat::cpu_time(*p)).collect();
-    let me = std::process::id();
-    let client_cpu0 = procstat::cpu_time(me);
-    let broker = procstat::find_process("beam.smp");
-    let broker_cpu0 = broker.and_then(procstat::cpu_time);
     let mut published: HashMap<String, Instant> = HashMap::with_capacity(spec.jobs);
-    let start = Instant::now();
-    let mut confirms = Vec::with_capacity(spec.jobs);
-    for i in 0..spec.jobs {
-        if let Some(rate) = spec.rate {
-            // Open loop: job i leaves at i / rate, whatever the service does meanwhile.
-            tokio::time::sleep_until((start + Duration::from_secs_f64(i as f64 / rate)).into())
-                .await;
+    let me = std::process::id();
+    let broker = procstat::find_process("beam.smp");
+    let (workers, start, cpu0, client_cpu0, broker_cpu0) = if spec.backlog {
+        // The warm-up jobs go first in the queue, so the workers take them first; the clock
+        // starts when the last of them is answered, with the timed jobs waiting in the queue.
+        let mut confirms = Vec::with_capacity(target);
+        for i in 0..warmup {
+            confirms.push(
+                publish(&publisher, amqp, &templates[i % templates.len()].body)
+                    .await?
+                    .1,
+            );
         }
-        let sent = Instant::now();
-        let (id, confirm) = publish(&publisher, amqp, &templates[i % templates.len()].body).await?;
-        published.insert(id, sent);
-        confirms.push(confirm);
-    }
-    await_confirms(confirms).await?;
+        for i in 0..spec.jobs {
+            let sent = Instant::now();
+            let (id, confirm) =
+                publish(&publisher, amqp, &templates[i % templates.len()].body).await?;
+            published.insert(id, sent);
+            confirms.push(confirm);
+        }
+        await_confirms(confirms).await?;
+        let workers = spawn_workers(
+            &spec.exe,
+            spec.config.as_deref(),
+            amqp,
+            spec.workers,
+            spec.threads_per_worker,
+        )?;
+        let _ = tokio::time::timeout(spec.timeout, count.wait_for(|n| *n >= warmup)).await;
+        let cpu0: Vec<_> = workers
+            .pids()
+            .iter()
+            .map(|p| procstat::cpu_time(*p))
+            .collect();
+        let (client, broker_cpu) = (procstat::cpu_time(me), broker.and_then(procstat::cpu_time));
+        (workers, Instant::now(), cpu0, client, broker_cpu)
+    } else {
+        let workers = spawn_workers(
+            &spec.exe,
+            spec.config.as_deref(),
+            amqp,
+            spec.workers,
+            spec.threads_per_worker,
+        )?;
+        wait_consuming(ch, &amqp.job_queue, spec.workers).await?;
+        let mut confirms = Vec::new();
+        for i in 0..warmup {
+            confirms.push(
+                publish(&publisher, amqp, &templates[i % templates.len()].body)
+                    .await?
+                    .1,
+            );
+        }
+        await_confirms(confirms).await?;
+        let _ = tokio::time::timeout(spec.timeout, count.wait_for(|n| *n >= warmup)).await;
+        received.lock().unwrap_or_else(|e| e.into_inner()).clear();
+
+        let cpu0: Vec<_> = workers
+            .pids()
+            .iter()
+            .map(|p| procstat::cpu_time(*p))
+            .collect();
+        let (client, broker_cpu) = (procstat::cpu_time(me), broker.and_then(procstat::cpu_time));
+        let start = Instant::now();
+        let mut confirms = Vec::with_capacity(spec.jobs);
+        for i in 0..spec.jobs {
+            if let Some(rate) = spec.rate {
+                // Open loop: job i leaves at i / rate, whatever the service does meanwhile.
+                tokio::time::sleep_until((start + Duration::from_secs_f64(i as f64 / rate)).into())
+                    .await;
+            }
+            let sent = Instant::now();
+            let (id, confirm) =
+                publish(&publisher, amqp, &templates[i % templates.len()].body).await?;
+            published.insert(id, sent);
+            confirms.push(confirm);
+        }
+        await_confirms(confirms).await?;
+        (workers, start, cpu0, client, broker_cpu)
+    };
+    let pids = workers.pids();
     let _ = tokio::time::timeout(spec.timeout, count.wait_for(|n| *n >= target)).await;
     let cpu: f64 = pids
         .iter()

@@ -41,6 +41,11 @@ struct Args {
     /// Publish at this many jobs per second (open loop); default: all at once.
     #[arg(long)]
     rate: Option<f64>,
+    /// Publish every job before starting the workers, and time them draining that backlog
+    /// (the broker's intake of the jobs is then outside the timed window; latencies include
+    /// the wait in the queue).
+    #[arg(long, conflicts_with_all = ["rate", "scoring_only", "suite"])]
+    backlog: bool,
     /// Which jobs: all (one- and two-image, PNG and JPEG, tags or not), pairs or single
     /// [default: all; --soak: single].
     #[arg(long, value_enum)]
@@ -120,6 +125,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         threads_per_worker: threads,
         jobs,
         rate,
+        backlog: args.backlog,
         timeout: Duration::from_secs(args.timeout.unwrap_or(600)),
     };
     let mut reports: Vec<Report> = Vec::new();
@@ -171,12 +177,17 @@ fn run(args: Args) -> anyhow::Result<()> {
             show(scoring::run(&settings.scoring, &templates, jobs, threads)?);
         } else {
             let label = format!(
-                "broker, {} worker(s) x {} thread(s){}",
+                "broker, {} worker(s) x {} thread(s){}{}",
                 workers,
                 threads,
                 args.rate
                     .map(|r| format!(", paced {r}/s"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                if args.backlog {
+                    ", draining a backlog"
+                } else {
+                    ""
+                }
             );
             show(runtime.block_on(endtoend::run(
                 &spec(label, workers, jobs, args.rate),
