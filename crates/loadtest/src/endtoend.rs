@@ -204,86 +204,66 @@ async fn drive(
     let warmup = templates.len() * spec.workers * spec.threads_per_worker;
     let target = warmup + spec.jobs;
     let mut published: HashMap<String, Instant> = HashMap::with_capacity(spec.jobs);
-    let me = std::process::id();
-    let broker = procstat::find_process("beam.smp");
-    let (workers, start, cpu0, client_cpu0, broker_cpu0) = if spec.backlog {
-        // The warm-up jobs go first in the queue, so the workers take them first; the clock
-        // starts when the last of them is answered, with the timed jobs waiting in the queue.
-        let mut confirms = Vec::with_capacity(target);
-        for i in 0..warmup {
-            confirms.push(
-                publish(&publisher, amqp, &templates[i % templates.len()].body)
-                    .await?
-                    .1,
-            );
-        }
-        for i in 0..spec.jobs {
-            let sent = Instant::now();
-            let (id, confirm) =
-                publish(&publisher, amqp, &templates[i % templates.len()].body).await?;
-            published.insert(id, sent);
-            confirms.push(confirm);
-        }
-        await_confirms(confirms).await?;
-        let workers = spawn_workers(
+    let spawn = || {
+        spawn_workers(
             &spec.exe,
             spec.config.as_deref(),
             amqp,
             spec.workers,
             spec.threads_per_worker,
-        )?;
+        )
+    };
+    let workers = if spec.backlog {
+        // Everything is queued before any worker starts: the warm-up jobs first, so that the
+        // workers take them first, and the clock starts once they are answered.
+        let mut confirms = publish_jobs(&publisher, amqp, templates, warmup, None, None).await?;
+        confirms.extend(
+            publish_jobs(
+                &publisher,
+                amqp,
+                templates,
+                spec.jobs,
+                None,
+                Some(&mut published),
+            )
+            .await?,
+        );
+        await_confirms(confirms).await?;
+        let workers = spawn()?;
         let _ = tokio::time::timeout(spec.timeout, count.wait_for(|n| *n >= warmup)).await;
-        let cpu0: Vec<_> = workers
-            .pids()
-            .iter()
-            .map(|p| procstat::cpu_time(*p))
-            .collect();
-        let (client, broker_cpu) = (procstat::cpu_time(me), broker.and_then(procstat::cpu_time));
-        (workers, Instant::now(), cpu0, client, broker_cpu)
+        workers
     } else {
-        let workers = spawn_workers(
-            &spec.exe,
-            spec.config.as_deref(),
-            amqp,
-            spec.workers,
-            spec.threads_per_worker,
-        )?;
+        let workers = spawn()?;
         wait_consuming(ch, &amqp.job_queue, spec.workers).await?;
-        let mut confirms = Vec::new();
-        for i in 0..warmup {
-            confirms.push(
-                publish(&publisher, amqp, &templates[i % templates.len()].body)
-                    .await?
-                    .1,
-            );
-        }
-        await_confirms(confirms).await?;
+        await_confirms(publish_jobs(&publisher, amqp, templates, warmup, None, None).await?)
+            .await?;
         let _ = tokio::time::timeout(spec.timeout, count.wait_for(|n| *n >= warmup)).await;
         received.lock().unwrap_or_else(|e| e.into_inner()).clear();
-
-        let cpu0: Vec<_> = workers
-            .pids()
-            .iter()
-            .map(|p| procstat::cpu_time(*p))
-            .collect();
-        let (client, broker_cpu) = (procstat::cpu_time(me), broker.and_then(procstat::cpu_time));
-        let start = Instant::now();
-        let mut confirms = Vec::with_capacity(spec.jobs);
-        for i in 0..spec.jobs {
-            if let Some(rate) = spec.rate {
-                // Open loop: job i leaves at i / rate, whatever the service does meanwhile.
-                tokio::time::sleep_until((start + Duration::from_secs_f64(i as f64 / rate)).into())
-                    .await;
-            }
-            let sent = Instant::now();
-            let (id, confirm) =
-                publish(&publisher, amqp, &templates[i % templates.len()].body).await?;
-            published.insert(id, sent);
-            confirms.push(confirm);
-        }
-        await_confirms(confirms).await?;
-        (workers, start, cpu0, client, broker_cpu)
+        workers
     };
+
+    let cpu0: Vec<_> = workers
+        .pids()
+        .iter()
+        .map(|p| procstat::cpu_time(*p))
+        .collect();
+    let me = std::process::id();
+    let client_cpu0 = procstat::cpu_time(me);
+    let broker = procstat::find_process("beam.smp");
+    let broker_cpu0 = broker.and_then(procstat::cpu_time);
+    let start = Instant::now();
+    if !spec.backlog {
+        let confirms = publish_jobs(
+            &publisher,
+            amqp,
+            templates,
+            spec.jobs,
+            spec.rate.map(|r| (r, start)),
+            Some(&mut published),
+        )
+        .await?;
+        await_confirms(confirms).await?;
+    }
     let pids = workers.pids();
     let _ = tokio::time::timeout(spec.timeout, count.wait_for(|n| *n >= target)).await;
     let cpu: f64 = pids
@@ -333,6 +313,33 @@ async fn drive(
         peak_rss_mb: peak_rss as f64 / 1e6,
         statuses,
     })
+}
+
+/// Publishes `jobs` jobs, the templates in turn, and returns their pending confirms. With
+/// `pace = Some((rate, from))` job i leaves at `from + i / rate`, whatever the service does
+/// meanwhile (open loop); with `published`, each job's id is recorded with when it left.
+async fn publish_jobs(
+    ch: &Channel,
+    amqp: &AmqpSettings,
+    templates: &[JobTemplate],
+    jobs: usize,
+    pace: Option<(f64, Instant)>,
+    mut published: Option<&mut HashMap<String, Instant>>,
+) -> Result<Vec<lapin::PublisherConfirm>, LoadtestError> {
+    let mut confirms = Vec::with_capacity(jobs);
+    for i in 0..jobs {
+        if let Some((rate, from)) = pace {
+            tokio::time::sleep_until((from + Duration::from_secs_f64(i as f64 / rate)).into())
+                .await;
+        }
+        let sent = Instant::now();
+        let (id, confirm) = publish(ch, amqp, &templates[i % templates.len()].body).await?;
+        if let Some(p) = published.as_deref_mut() {
+            p.insert(id, sent);
+        }
+        confirms.push(confirm);
+    }
+    Ok(confirms)
 }
 
 /// Publishes one job (as every producer does, with a fresh job id); returns the id and the

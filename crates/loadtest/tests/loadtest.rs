@@ -95,11 +95,13 @@ fn the_mix_holds_one_and_two_image_jobs_png_and_jpeg_of_0_2_to_1_mb() {
     assert!(!only_pairs.is_empty() && only_pairs.iter().all(|j| j.images == 2));
 }
 
-#[test]
-fn a_short_run_through_the_broker_answers_every_job() {
-    let out_file = std::env::temp_dir().join(format!("loadtest-{}.json", std::process::id()));
+/// Runs the load test with `args` and `--json`, expects success, and returns its first report.
+fn first_report(name: &str, args: &[&str]) -> serde_json::Value {
+    let out_file =
+        std::env::temp_dir().join(format!("loadtest-{name}-{}.json", std::process::id()));
     let out = loadtest()
-        .args(["--jobs", "12", "--workers", "2", "--json"])
+        .args(args)
+        .arg("--json")
         .arg(&out_file)
         .output()
         .unwrap();
@@ -111,7 +113,12 @@ fn a_short_run_through_the_broker_answers_every_job() {
     let reports: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
     let _ = std::fs::remove_file(&out_file);
-    let r = &reports[0];
+    reports[0].clone()
+}
+
+#[test]
+fn a_short_run_through_the_broker_answers_every_job() {
+    let r = &first_report("short", &["--jobs", "12", "--workers", "2"]);
     assert_eq!(r["jobs"], 12);
     assert_eq!(r["answered"], 12, "{r}");
     // Every job of the mix is a valid request: all are scored (200).
@@ -129,22 +136,7 @@ fn a_short_run_through_the_broker_answers_every_job() {
 
 #[test]
 fn a_backlog_is_published_before_the_clock_starts_and_drained_whole() {
-    let out_file =
-        std::env::temp_dir().join(format!("loadtest-backlog-{}.json", std::process::id()));
-    let out = loadtest()
-        .args(["--jobs", "12", "--mix", "single", "--backlog", "--json"])
-        .arg(&out_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reports: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&out_file);
-    let r = &reports[0];
+    let r = &first_report("backlog", &["--jobs", "12", "--mix", "single", "--backlog"]);
     assert!(r["label"].as_str().unwrap().contains("backlog"), "{r}");
     assert_eq!(r["answered"], 12, "{r}");
     assert_eq!(r["statuses"]["200"], 12, "{r}");
