@@ -169,6 +169,29 @@ fn run(args: Args) -> anyhow::Result<()> {
             ),
             &all,
         ))?);
+        // One-image jobs, the measure of the broker path: end to end against the
+        // scoring alone, with the jobs published meanwhile and drained from a backlog.
+        let single = mix::build(&args.data, MixKind::Single)?;
+        show(
+            scoring::run(&settings.scoring, &single, n, 2)?
+                .labelled("single: scoring only, 2 threads"),
+        );
+        show(runtime.block_on(endtoend::run(
+            &spec("single: broker, 2 workers".into(), 2, n, None),
+            &single,
+        ))?);
+        show(runtime.block_on(endtoend::run(
+            &endtoend::Spec {
+                backlog: true,
+                ..spec(
+                    "single: broker, 2 workers, draining a backlog".into(),
+                    2,
+                    n,
+                    None,
+                )
+            },
+            &single,
+        ))?);
         print_markdown(&reports);
     } else {
         let templates = mix::build(&args.data, args.mix.unwrap_or(MixKind::All))?;
@@ -292,9 +315,15 @@ fn print_markdown(reports: &[Report]) {
             paced.latency_ms.p99 / paced.latency_ms.p50
         );
     }
+    println!(
+        "- end to end / scoring only, one-image jobs, 2 cores: {:.0} % published meanwhile, {:.0} % draining a backlog",
+        100.0 * tps(7) / tps(6),
+        100.0 * tps(8) / tps(6)
+    );
+    // The workers' memory: the runs through the broker (the scoring alone is this process).
     let rss = reports
         .iter()
-        .skip(2)
+        .filter(|r| !r.label.contains("scoring only"))
         .map(|r| r.peak_rss_mb)
         .fold(0.0, f64::max);
     println!("- largest worker peak RSS: {rss:.0} MB");
