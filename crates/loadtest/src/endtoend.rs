@@ -107,11 +107,14 @@ impl Drop for Workers {
 }
 
 /// Starts `count` workers of `exe` on the queues of `amqp`, each with `threads` scoring
-/// threads and no metrics endpoint (several on one machine would fight over its port).
-pub(crate) fn spawn_workers(
+/// threads and no metrics endpoint (several on one machine would fight over its port), and
+/// returns once all of them consume ([`wait_consuming`], seen on `ch`); a worker that cannot
+/// start fails the run there.
+pub(crate) async fn start_workers(
     exe: &Path,
     config: Option<&Path>,
     amqp: &AmqpSettings,
+    ch: &Channel,
     count: usize,
     threads: usize,
 ) -> Result<Workers, LoadtestError> {
@@ -130,15 +133,12 @@ pub(crate) fn spawn_workers(
             .stderr(Stdio::inherit());
         workers.0.push(cmd.spawn().map_err(LoadtestError::Spawn)?);
     }
+    wait_consuming(ch, &amqp.job_queue, count).await?;
     Ok(workers)
 }
 
 /// Waits until `count` consumers are on `queue` (loading the models takes a moment).
-pub(crate) async fn wait_consuming(
-    ch: &Channel,
-    queue: &str,
-    count: usize,
-) -> Result<(), LoadtestError> {
+async fn wait_consuming(ch: &Channel, queue: &str, count: usize) -> Result<(), LoadtestError> {
     let ready_by = Instant::now() + Duration::from_secs(120);
     while (topology::inspect(ch, queue).await?.consumer_count() as usize) < count {
         if Instant::now() > ready_by {
@@ -204,11 +204,12 @@ async fn drive(
     let warmup = templates.len() * spec.workers * spec.threads_per_worker;
     let target = warmup + spec.jobs;
     let mut published: HashMap<String, Instant> = HashMap::with_capacity(spec.jobs);
-    let spawn = || {
-        spawn_workers(
+    let workers_consuming = || {
+        start_workers(
             &spec.exe,
             spec.config.as_deref(),
             amqp,
+            ch,
             spec.workers,
             spec.threads_per_worker,
         )
@@ -229,12 +230,11 @@ async fn drive(
             .await?,
         );
         await_confirms(confirms).await?;
-        let workers = spawn()?;
+        let workers = workers_consuming().await?;
         let _ = tokio::time::timeout(spec.timeout, count.wait_for(|n| *n >= warmup)).await;
         workers
     } else {
-        let workers = spawn()?;
-        wait_consuming(ch, &amqp.job_queue, spec.workers).await?;
+        let workers = workers_consuming().await?;
         await_confirms(publish_jobs(&publisher, amqp, templates, warmup, None, None).await?)
             .await?;
         let _ = tokio::time::timeout(spec.timeout, count.wait_for(|n| *n >= warmup)).await;

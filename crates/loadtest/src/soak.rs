@@ -22,7 +22,7 @@ use liveness::queue::broker::{self, Job, Reply, accepted, consume_results, heade
 use liveness::queue::topology;
 use tokio::sync::Semaphore;
 
-use crate::endtoend::{Workers, spawn_workers, wait_consuming};
+use crate::endtoend::{Workers, start_workers};
 use crate::mix::JobTemplate;
 use crate::{LoadtestError, Percentiles, ms, procstat};
 
@@ -296,14 +296,15 @@ async fn drive(
     ch: &Channel,
     templates: &[JobTemplate],
 ) -> Result<SoakReport, LoadtestError> {
-    let mut workers = spawn_workers(
+    let mut workers = start_workers(
         &spec.exe,
         spec.config.as_deref(),
         amqp,
+        ch,
         spec.workers,
         spec.threads_per_worker,
-    )?;
-    wait_consuming(ch, &amqp.job_queue, spec.workers).await?;
+    )
+    .await?;
     let pids = workers.pids();
     let broker = procstat::find_process("beam.smp");
     let schedule = Schedule::new(spec.jobs, spec.window);
