@@ -230,23 +230,23 @@ async fn drive(
             .await?,
         );
         await_confirms(confirms).await?;
-        let workers = workers_consuming().await?;
-        let _ = tokio::time::timeout(spec.timeout, count.wait_for(|n| *n >= warmup)).await;
-        workers
+        workers_consuming().await?
     } else {
         let workers = workers_consuming().await?;
         await_confirms(publish_jobs(&publisher, amqp, templates, warmup, None, None).await?)
             .await?;
-        let _ = tokio::time::timeout(spec.timeout, count.wait_for(|n| *n >= warmup)).await;
-        received.lock().unwrap_or_else(|e| e.into_inner()).clear();
         workers
     };
+    let _ = tokio::time::timeout(spec.timeout, count.wait_for(|n| *n >= warmup)).await;
+    if !spec.backlog {
+        // Only the warm-up has been answered: its results are not timed. From a backlog, the
+        // timed jobs may already be answering, so nothing is dropped there (their ids are
+        // the ones in `published`).
+        received.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 
-    let cpu0: Vec<_> = workers
-        .pids()
-        .iter()
-        .map(|p| procstat::cpu_time(*p))
-        .collect();
+    let pids = workers.pids();
+    let cpu0: Vec<_> = pids.iter().map(|p| procstat::cpu_time(*p)).collect();
     let me = std::process::id();
     let client_cpu0 = procstat::cpu_time(me);
     let broker = procstat::find_process("beam.smp");
@@ -264,7 +264,6 @@ async fn drive(
         .await?;
         await_confirms(confirms).await?;
     }
-    let pids = workers.pids();
     let _ = tokio::time::timeout(spec.timeout, count.wait_for(|n| *n >= target)).await;
     let cpu: f64 = pids
         .iter()
